@@ -1,0 +1,8 @@
+"""Shared pytest configuration: real-peer fixtures live in tests/peers/."""
+
+from __future__ import annotations
+
+pytest_plugins = [
+    "tests.peers.certs",
+    "tests.peers.sink",
+]
