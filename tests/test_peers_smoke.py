@@ -29,12 +29,17 @@ def _chat(sink: Sink, lines: list[bytes]) -> list[bytes]:
 def test_smtp_sink_greets_and_accepts_a_message(smtp_sink: Sink) -> None:
     replies = _chat(
         smtp_sink,
-        [b"EHLO client.example\r\n", b"MAIL FROM:<a@example.org>\r\n",
-         b"RCPT TO:<b@example.net>\r\n", b"DATA\r\n", b"Subject: x\r\n\r\nhi\r\n.\r\n",
-         b"QUIT\r\n"],
+        [
+            b"EHLO client.example\r\n",
+            b"MAIL FROM:<a@example.org>\r\n",
+            b"RCPT TO:<b@example.net>\r\n",
+            b"DATA\r\n",
+            b"Subject: x\r\n\r\nhi\r\n.\r\n",
+            b"QUIT\r\n",
+        ],
     )
     assert replies[0].startswith(b"220 " + SINK_HOSTNAME.encode())
-    ehlo = [r for r in replies if r.startswith(b"250-") or r.startswith(b"250 ")]
+    ehlo = [r for r in replies if r.startswith((b"250-", b"250 "))]
     assert any(b"PIPELINING" in r for r in ehlo)
     codes = [r[:3] for r in replies]
     assert b"354" in codes
@@ -43,6 +48,13 @@ def test_smtp_sink_greets_and_accepts_a_message(smtp_sink: Sink) -> None:
 
 def test_sink_factory_applies_fault_flags(sink_factory: SinkFactory) -> None:
     sink = sink_factory.start(["-f", "RCPT"])
-    replies = _chat(sink, [b"HELO client.example\r\n", b"MAIL FROM:<a@example.org>\r\n",
-                           b"RCPT TO:<b@example.net>\r\n", b"QUIT\r\n"])
+    replies = _chat(
+        sink,
+        [
+            b"HELO client.example\r\n",
+            b"MAIL FROM:<a@example.org>\r\n",
+            b"RCPT TO:<b@example.net>\r\n",
+            b"QUIT\r\n",
+        ],
+    )
     assert replies[3].startswith(b"500 5.3.0")
