@@ -24,6 +24,7 @@ __all__ = [
     "PyfixError",
     "RemoteProtocolError",
     "SaslError",
+    "SaslMechanismError",
     "TlsPolicyError",
 ]
 
@@ -155,3 +156,35 @@ class TlsPolicyError(PyfixError):
 
 class SaslError(PyfixError):
     """SASL authentication cannot proceed (no mechanism, bad challenge)."""
+
+
+class SaslMechanismError(SaslError):
+    """No SASL mechanism is left to authenticate with.
+
+    The message explains why and names the parameter to change. The
+    attributes carry what the delivery layer reports, in Postfix's words.
+
+    Attributes:
+        offered: the mechanisms the server offered (EHLO AUTH), as given.
+        parameter: the parameter that excluded the last candidates
+            (``"smtp_sasl_security_options"``, ``"smtp_sasl_mechanism_filter"``,
+            ...), or ``None`` when the server offers nothing we implement.
+        status: the enhanced status Postfix reports (``"4.7.0"``).
+        reason: Postfix's text, e.g. ``"SASL authentication failed; cannot
+            authenticate to server mx.example[192.0.2.1]: no mechanism available"``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        offered: tuple[str, ...],
+        parameter: str | None,
+        status: str,
+        reason: str,
+    ) -> None:
+        self.offered = offered
+        self.parameter = parameter
+        self.status = status
+        self.reason = reason
+        super().__init__(message)
