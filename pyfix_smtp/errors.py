@@ -16,6 +16,7 @@ from __future__ import annotations
 __all__ = [
     "AddressError",
     "ConfigError",
+    "ContentError",
     "DestinationError",
     "DnsError",
     "LocalProtocolError",
@@ -188,3 +189,29 @@ class SaslMechanismError(SaslError):
         self.status = status
         self.reason = reason
         super().__init__(message)
+
+
+class ContentError(PyfixError, ValueError):
+    """The message content cannot be encoded for the wire.
+
+    Raised by :mod:`pyfix_smtp.protocol.content` where Postfix's smtp(8)
+    gives up on a message while sending it (a MIME structure beyond
+    ``mime_nesting_limit`` during 8bit->7bit conversion, as in
+    ``smtp_mime_fail()``), or where the input is unusable. Postfix then drops
+    the connection without ending the DATA phase (a half-sent message must
+    not be delivered) and bounces the message with ``status``.
+
+    Attributes:
+        reason: what is wrong, in Postfix's words where it has them
+            (``"MIME nesting exceeds safety limit"``).
+        status: the enhanced status code to report (``"5.6.0"``).
+        line: 1-based line number in the message where it was detected,
+            when known.
+    """
+
+    def __init__(self, reason: str, *, status: str = "5.6.0", line: int | None = None) -> None:
+        self.reason = reason
+        self.status = status
+        self.line = line
+        where = f" (message line {line})" if line is not None else ""
+        super().__init__(f"{status} {reason}{where}")
