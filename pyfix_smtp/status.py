@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["Failure", "Reply", "is_enhanced_status"]
 
@@ -35,11 +35,19 @@ class Reply:
             :mod:`pyfix_smtp.protocol.replies`), e.g. ``"2.0.0"``.
         lines: every line's text after the code and separator, without CRLF,
             as kept (bounded in size).
+        wire_lines: every kept line as received (code and separator
+            included, non-printable characters shown as ``?``); empty when the
+            reply was not parsed from the wire. Not part of equality.
+        malformed: the reply contained a line without a valid three-digit
+            code (Postfix skips such lines and marks the session as having
+            had a protocol error). Not part of equality.
     """
 
     code: int
     status: str
     lines: tuple[str, ...]
+    wire_lines: tuple[str, ...] = field(default=(), compare=False)
+    malformed: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.code <= 999:
@@ -68,6 +76,10 @@ class Reply:
         return not (200 <= self.code < 500)
 
     def __str__(self) -> str:
+        # Postfix logs the reply as received, lines joined by a space:
+        # "550-5.1.1 first 550 5.1.1 second" (smtp_proto.c translit()).
+        if self.wire_lines:
+            return " ".join(self.wire_lines)
         return f"{self.code} {self.text}" if self.lines else str(self.code)
 
 
