@@ -15,6 +15,7 @@ from __future__ import annotations
 
 __all__ = [
     "AddressError",
+    "CommandError",
     "ConfigError",
     "ContentError",
     "DestinationError",
@@ -215,3 +216,24 @@ class ContentError(PyfixError, ValueError):
         self.line = line
         where = f" (message line {line})" if line is not None else ""
         super().__init__(f"{status} {reason}{where}")
+
+
+class CommandError(PyfixError, ValueError):
+    """An SMTP command cannot be built from the given input.
+
+    Raised by :mod:`pyfix_smtp.protocol.commands` and the envelope types
+    before anything reaches the wire: a value that would put CR, LF or NUL
+    into a command, an XFORWARD command beyond 512 octets, a NOTIFY list
+    that mixes NEVER with other values, a negative SIZE.
+
+    Attributes:
+        field: the input that is wrong (``"envid"``, ``"helo_name"`` ...).
+        value: the offending value.
+        reason: what is wrong.
+    """
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{field} = {value!r}: {reason}")
