@@ -25,8 +25,8 @@ from pyfix_smtp.address import (
 )
 from pyfix_smtp.errors import AddressError
 
-settings.register_profile("address", max_examples=200, deadline=None)
-settings.load_profile("address")
+# Per-test settings (a loaded profile would change other modules' tests too).
+moderate = settings(max_examples=150, deadline=None)
 
 # Local parts: any printable ASCII (quotable), plus some UTF-8 letters.
 local_chars = st.sampled_from([chr(c) for c in range(0x20, 0x7F)] + list("éüßжδ中文😀"))
@@ -58,12 +58,14 @@ XCHAR_OR_HEX = re.compile(r"(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})*")
 QCHAR_OR_ESCAPE = re.compile(r"(?:[\x21-\x2a\x2c-\x3c\x3e-\x5b\x5d-\x7e]|\\x\{[0-9A-F]{2,6}\})*")
 
 
+@moderate
 @given(mailboxes)
 def test_mailbox_str_parse_round_trip(m: Mailbox) -> None:
     assert Mailbox.parse(str(m)) == m
     assert Mailbox.parse(m.for_wire(smtputf8=True)) == m
 
 
+@moderate
 @given(mailboxes)
 def test_mailbox_wire_without_smtputf8(m: Mailbox) -> None:
     if m.needs_smtputf8:
@@ -80,11 +82,13 @@ def test_mailbox_wire_without_smtputf8(m: Mailbox) -> None:
         assert back.literal == m.literal
 
 
+@moderate
 @given(mailboxes)
 def test_mailbox_unquoted_round_trip(m: Mailbox) -> None:
     assert Mailbox.from_unquoted(m.unquoted) == m
 
 
+@moderate
 @given(local_parts)
 def test_quote_then_parse_local_part(local: str) -> None:
     quoted = quote_local_part(local)
@@ -94,11 +98,13 @@ def test_quote_then_parse_local_part(local: str) -> None:
     assert m.quoted_local == quoted
 
 
+@moderate
 @given(ascii_local_parts)
 def test_quoted_local_part_is_ascii_for_ascii_input(local: str) -> None:
     assert quote_local_part(local).isascii()
 
 
+@moderate
 @given(domains)
 def test_idna_forms_are_consistent(domain: str) -> None:
     try:
@@ -113,6 +119,7 @@ def test_idna_forms_are_consistent(domain: str) -> None:
     assert to_unicode_domain(ascii_form) == unicode_form
 
 
+@moderate
 @given(st.binary(max_size=60))
 def test_xtext_bytes_round_trip(data: bytes) -> None:
     encoded = xtext_encode(data)
@@ -120,18 +127,21 @@ def test_xtext_bytes_round_trip(data: bytes) -> None:
     assert xtext_decode_bytes(encoded) == data
 
 
+@moderate
 @given(st.text(max_size=40))
 def test_xtext_text_round_trip(text: str) -> None:
     assume(not re.search("[\ud800-\udfff]", text))
     assert xtext_decode(xtext_encode(text)) == text
 
 
+@moderate
 @given(st.binary(max_size=40))
 def test_xtext_canonical_encoding_is_stable(data: bytes) -> None:
     encoded = xtext_encode(data)
     assert xtext_encode(xtext_decode_bytes(encoded)) == encoded
 
 
+@moderate
 @given(st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=40))
 def test_uxtext_round_trip(text: str) -> None:
     encoded = uxtext_encode(text)
@@ -144,6 +154,7 @@ def test_uxtext_round_trip(text: str) -> None:
     assert uxtext_encode(uxtext_decode(encoded)) == encoded
 
 
+@moderate
 @given(mailboxes)
 def test_orcpt_round_trip(m: Mailbox) -> None:
     value = encode_orcpt(m)
@@ -153,12 +164,14 @@ def test_orcpt_round_trip(m: Mailbox) -> None:
     assert addr_type == ("rfc822" if str(m).isascii() else "utf-8")
 
 
+@moderate
 @given(st.text(max_size=20))
 def test_parse_never_raises_anything_but_address_error(text: str) -> None:
     position = _error_position(lambda: Mailbox.parse(text, allow_null=True, allow_postmaster=True))
     assert position is None or 0 <= position <= len(text)
 
 
+@moderate
 @given(st.text(max_size=20))
 def test_decoders_fail_cleanly(text: str) -> None:
     for decoder in (xtext_decode, uxtext_decode, decode_orcpt):
