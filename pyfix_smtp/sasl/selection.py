@@ -36,6 +36,7 @@ __all__ = [
     "MechanismFilter",
     "SecurityOption",
     "choose_mechanism",
+    "filter_offered",
     "parse_security_options",
     "split_list",
 ]
@@ -235,6 +236,36 @@ def _options_text(options: frozenset[SecurityOption]) -> str:
     return ", ".join(o.value for o in SecurityOption if o in options)
 
 
+def filter_offered(
+    offered: Iterable[str],
+    mechanism_filter: MechanismFilter | None = None,
+    *,
+    server: str = "server",
+) -> tuple[str, ...]:
+    """Apply ``smtp_sasl_mechanism_filter``; raise :class:`SaslMechanismError` if nothing is left.
+
+    Postfix smtp_sasl_proto.c: an empty result fails authentication with
+    "offered no compatible authentication mechanisms" (once credentials exist).
+    """
+    offered = tuple(offered)
+    kept = mechanism_filter.apply(offered) if mechanism_filter else offered
+    if kept:
+        return kept
+    failure = no_compatible_mechanisms(server)
+    if not offered or mechanism_filter is None:
+        message = f"no SASL mechanism left: server {server} offers an empty AUTH list"
+        parameter = None
+    else:
+        message = (
+            f"no SASL mechanism left: server {server} offers {' '.join(offered)}; "
+            f"smtp_sasl_mechanism_filter = {mechanism_filter.text} removes them all"
+        )
+        parameter = "smtp_sasl_mechanism_filter"
+    raise SaslMechanismError(
+        message, offered=offered, parameter=parameter, status=failure.status, reason=failure.reason
+    )
+
+
 def choose_mechanism(
     offered: Iterable[str],
     *,
@@ -252,27 +283,7 @@ def choose_mechanism(
     own mechanisms (default: all, strongest first).
     """
     offered = tuple(offered)
-    kept = mechanism_filter.apply(offered) if mechanism_filter else offered
-    if not kept:
-        # Postfix smtp_sasl_proto.c smtp_sasl_helo_login(): empty filtered list.
-        failure = no_compatible_mechanisms(server)
-        if not offered:
-            message = f"no SASL mechanism left: server {server} offers an empty AUTH list"
-            parameter = None
-        else:
-            assert mechanism_filter is not None
-            message = (
-                f"no SASL mechanism left: server {server} offers {' '.join(offered)}; "
-                f"smtp_sasl_mechanism_filter = {mechanism_filter.text} removes them all"
-            )
-            parameter = "smtp_sasl_mechanism_filter"
-        raise SaslMechanismError(
-            message,
-            offered=offered,
-            parameter=parameter,
-            status=failure.status,
-            reason=failure.reason,
-        )
+    kept = filter_offered(offered, mechanism_filter, server=server)
     wanted = {mech.upper() for mech in kept}
     ours = [mech for mech in available if mech in wanted]
     excluded: dict[str, frozenset[SecurityOption]] = {}

@@ -1,0 +1,230 @@
+"""``SaslOptions``: the smtp_sasl_* parameters the SASL client needs, typed and checked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pyfix_smtp.errors import ConfigError
+from pyfix_smtp.sasl.cache import AuthFailureCache, open_auth_cache
+from pyfix_smtp.sasl.passwords import Credentials, lookup_credentials
+from pyfix_smtp.sasl.selection import (
+    ConnectionSecurity,
+    MechanismFilter,
+    SecurityOption,
+    parse_security_options,
+    split_list,
+)
+from pyfix_smtp.sasl.tables import LookupTable
+
+__all__ = ["DEFAULT_SECURITY_OPTIONS", "SaslOptions"]
+
+#: smtp_sasl_security_options default: "noplaintext, noanonymous".
+DEFAULT_SECURITY_OPTIONS = frozenset({SecurityOption.NOPLAINTEXT, SecurityOption.NOANONYMOUS})
+
+_NINETY_DAYS = 90 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class SaslOptions:
+    """The SASL client settings, named after their Postfix parameters.
+
+    ``tls_security_options`` and ``tls_verified_security_options`` left as
+    ``None`` take Postfix's defaults (``$smtp_sasl_security_options`` and
+    ``$smtp_sasl_tls_security_options``); after construction they are always set.
+
+    Attributes:
+        auth_enable: ``smtp_sasl_auth_enable``.
+        password_maps: ``smtp_sasl_password_maps`` (a TableList or any
+            :class:`~pyfix_smtp.sasl.tables.LookupTable`), or ``None``.
+        password_result_delimiter: ``smtp_sasl_password_result_delimiter``.
+        sender_dependent_authentication: ``smtp_sender_dependent_authentication``.
+        mechanism_filter: ``smtp_sasl_mechanism_filter``.
+        security_options: ``smtp_sasl_security_options``.
+        tls_security_options: ``smtp_sasl_tls_security_options``.
+        tls_verified_security_options: ``smtp_sasl_tls_verified_security_options``.
+        send_authzid: ``send_cyrus_sasl_authzid``.
+        auth_soft_bounce: ``smtp_sasl_auth_soft_bounce``.
+        auth_cache_name: ``smtp_sasl_auth_cache_name`` (``sqlite:/path``, ``memory:``).
+        auth_cache_time: ``smtp_sasl_auth_cache_time`` in seconds.
+        sasl_type: ``smtp_sasl_type``; only ``cyrus`` exists for the Postfix client.
+        protocol: ``"smtp"`` or ``"lmtp"`` (LMTP skips sender-dependent lookups).
+        recipient_delimiter: ``recipient_delimiter``, for sender lookups.
+        local_domains: ``$myorigin`` and ``$mydestination`` names, for sender lookups.
+    """
+
+    auth_enable: bool = False
+    password_maps: LookupTable | None = None
+    password_result_delimiter: str = ":"
+    sender_dependent_authentication: bool = False
+    mechanism_filter: MechanismFilter = field(default_factory=MechanismFilter)
+    security_options: frozenset[SecurityOption] = DEFAULT_SECURITY_OPTIONS
+    tls_security_options: frozenset[SecurityOption] | None = None
+    tls_verified_security_options: frozenset[SecurityOption] | None = None
+    send_authzid: bool = False
+    auth_soft_bounce: bool = True
+    auth_cache_name: str = ""
+    auth_cache_time: float = _NINETY_DAYS
+    sasl_type: str = "cyrus"
+    protocol: str = "smtp"
+    recipient_delimiter: str = ""
+    local_domains: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.password_result_delimiter) != 1:
+            # smtp_params.c: VAR_SMTP_SASL_PASSWD_RES_DELIM, min and max length 1.
+            raise ConfigError(
+                "smtp_sasl_password_result_delimiter",
+                self.password_result_delimiter,
+                "must be exactly one character",
+            )
+        if self.sasl_type != "cyrus":
+            # xsasl_client.c: the only Postfix SASL *client* implementation is cyrus.
+            raise ConfigError(
+                "smtp_sasl_type",
+                self.sasl_type,
+                "unsupported SASL client implementation (only cyrus exists for the client)",
+            )
+        if self.protocol not in ("smtp", "lmtp"):
+            raise ConfigError("protocol", self.protocol, "must be smtp or lmtp")
+        if self.auth_cache_time < 0:
+            raise ConfigError("smtp_sasl_auth_cache_time", self.auth_cache_time, "negative")
+        if self.tls_security_options is None:
+            object.__setattr__(self, "tls_security_options", self.security_options)
+        if self.tls_verified_security_options is None:
+            object.__setattr__(self, "tls_verified_security_options", self.tls_security_options)
+
+    @classmethod
+    def from_config(cls, cfg: object) -> SaslOptions:
+        """Build the options from a :class:`pyfix_smtp.config.Config`.
+
+        In an LMTP config the smtp_* attributes hold the lmtp_* values.
+        """
+
+        def get(name: str, default: object = None) -> object:
+            return getattr(cfg, name, default)
+
+        protocol = str(get("protocol", "smtp"))
+        security = parse_security_options(
+            _as_list(get("smtp_sasl_security_options", "noplaintext, noanonymous")),
+            _name("smtp_sasl_security_options", protocol),
+        )
+        tls_value = get("smtp_sasl_tls_security_options")
+        tls = (
+            None
+            if tls_value is None
+            else parse_security_options(
+                _as_list(tls_value), _name("smtp_sasl_tls_security_options", protocol)
+            )
+        )
+        tlsv_value = get("smtp_sasl_tls_verified_security_options")
+        tlsv = (
+            None
+            if tlsv_value is None
+            else parse_security_options(
+                _as_list(tlsv_value), _name("smtp_sasl_tls_verified_security_options", protocol)
+            )
+        )
+        maps = get("smtp_sasl_password_maps")
+        filter_value = get("smtp_sasl_mechanism_filter", ())
+        if isinstance(filter_value, LookupTable):
+            mechanism_filter = MechanismFilter(((False, filter_value),), repr(filter_value))
+        else:
+            mechanism_filter = MechanismFilter.parse(
+                _as_list(filter_value), parameter=_name("smtp_sasl_mechanism_filter", protocol)
+            )
+        local = [str(get("myorigin", "") or "")]
+        local += list(_as_list(get("mydestination", ())))
+        return cls(
+            auth_enable=bool(get("smtp_sasl_auth_enable", False)),
+            password_maps=_as_table(maps),
+            password_result_delimiter=str(get("smtp_sasl_password_result_delimiter", ":")),
+            sender_dependent_authentication=bool(
+                get("smtp_sender_dependent_authentication", False)
+            ),
+            mechanism_filter=mechanism_filter,
+            security_options=security,
+            tls_security_options=tls,
+            tls_verified_security_options=tlsv,
+            send_authzid=bool(get("send_cyrus_sasl_authzid", False)),
+            auth_soft_bounce=bool(get("smtp_sasl_auth_soft_bounce", True)),
+            auth_cache_name=_cache_name(get("smtp_sasl_auth_cache_name", "")),
+            auth_cache_time=float(str(get("smtp_sasl_auth_cache_time", _NINETY_DAYS))),
+            sasl_type=str(get("smtp_sasl_type", "cyrus")),
+            protocol=protocol,
+            recipient_delimiter=str(get("recipient_delimiter", "") or ""),
+            local_domains=tuple(d for d in local if d and ":" not in d and "/" not in d),
+        )
+
+    def security_options_for(self, security: ConnectionSecurity) -> frozenset[SecurityOption]:
+        """The options Postfix passes to the SASL library for this connection.
+
+        Postfix smtp_sasl_proto.c smtp_sasl_helo_login(): plaintext, TLS, or
+        TLS with a matched server certificate.
+        """
+        if security is ConnectionSecurity.PLAINTEXT:
+            return self.security_options
+        if security is ConnectionSecurity.TLS:
+            assert self.tls_security_options is not None  # set in __post_init__
+            return self.tls_security_options
+        assert self.tls_verified_security_options is not None
+        return self.tls_verified_security_options
+
+    def credentials(self, *, host: str, nexthop: str, sender: str = "") -> Credentials | None:
+        """The username and password for this server, or ``None`` (do not authenticate)."""
+        if not self.auth_enable or self.password_maps is None:
+            return None
+        return lookup_credentials(
+            self.password_maps,
+            host=host,
+            nexthop=nexthop,
+            sender=sender,
+            sender_dependent=self.sender_dependent_authentication,
+            protocol=self.protocol,
+            delimiter=self.password_result_delimiter,
+            recipient_delimiter=self.recipient_delimiter,
+            local_domains=self.local_domains,
+        )
+
+    def open_cache(self) -> AuthFailureCache | None:
+        """Open the failure cache ``auth_cache_name`` names (``None`` when unset)."""
+        return open_auth_cache(self.auth_cache_name, self.auth_cache_time)
+
+
+def _name(parameter: str, protocol: str) -> str:
+    # In an LMTP config the smtp_* attribute holds the lmtp_* parameter.
+    return "lmtp_" + parameter.removeprefix("smtp_") if protocol == "lmtp" else parameter
+
+
+def _as_list(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return split_list(value)
+    if isinstance(value, Iterable):
+        return split_list(str(v) for v in value)
+    raise TypeError(f"expected a list value, got {value!r}")
+
+
+def _as_table(value: object) -> LookupTable | None:
+    if value is None or value == "" or value == ():
+        return None
+    if isinstance(value, LookupTable):
+        # An empty TableList means "unset".
+        tables = getattr(value, "tables", None)
+        if tables is not None and not tables:
+            return None
+        return value
+    raise TypeError(f"smtp_sasl_password_maps: expected a lookup table, got {value!r}")
+
+
+def _cache_name(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    ref = getattr(value, "ref", None) or getattr(value, "text", None)
+    if isinstance(ref, str):
+        return ref
+    tables = getattr(value, "tables", None)
+    if tables is not None and not tables:
+        return ""
+    raise TypeError(f"smtp_sasl_auth_cache_name: unexpected value {value!r}")
