@@ -1,0 +1,1 @@
+"""The delivery agent: destinations, sessions and per-recipient outcomes (sans-IO)."""

@@ -1,0 +1,226 @@
+"""Per-recipient outcomes, delivery reports and Postfix-format log lines.
+
+Every recipient of a delivery ends with exactly one :class:`RecipientOutcome`.
+Its :meth:`~RecipientOutcome.log_line` is the line Postfix's smtp(8) writes
+through ``log_adhoc()`` (global/log_adhoc.c), so pflogsumm-style tools can read
+what pyfix_smtp logs::
+
+    to=<bob@example.net>, relay=mx.example.net[192.0.2.25]:25, delay=0.52,
+    delays=0/0/0.31/0.21, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4Zx)
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from pyfix_smtp.status import Reply
+
+__all__ = [
+    "Action",
+    "DeliveryReport",
+    "MessageTimes",
+    "RecipientOutcome",
+    "format_delay",
+]
+
+
+class Action(enum.Enum):
+    """What happened to one recipient."""
+
+    #: Final delivery: an LMTP server without DSN and ``lmtp_assume_final``
+    #: (Postfix smtp_rcpt.c ``smtp_rcpt_done()``).
+    DELIVERED = "delivered"
+    #: Accepted by the server for further delivery (the usual SMTP success).
+    RELAYED = "relayed"
+    #: Temporary failure: try again later.
+    DEFERRED = "deferred"
+    #: Permanent failure: return the message to the sender.
+    BOUNCED = "bounced"
+
+    @property
+    def log_status(self) -> str:
+        """The word Postfix logs after ``status=``: sent, deferred or bounced."""
+        return {"delivered": "sent", "relayed": "sent"}.get(self.value, self.value)
+
+    @property
+    def dsn_action(self) -> str:
+        """The RFC 3464 §2.3.3 action: delivered, relayed, delayed or failed."""
+        return {"deferred": "delayed", "bounced": "failed"}.get(self.value, self.value)
+
+    @property
+    def done(self) -> bool:
+        """True when the recipient needs no further delivery attempt."""
+        return self is not Action.DEFERRED
+
+
+def format_delay(seconds: float, sig_digits: int = 2, max_digits: int = 2) -> str:
+    """Format a delay as Postfix's ``format_tv()`` does (util/format_tv.c).
+
+    Large values are rounded to whole seconds; small values keep *sig_digits*
+    significant digits, but never more than *max_digits* decimals
+    (``delay_logging_resolution_limit``). Trailing zeros are not printed.
+    """
+    if not 0 <= max_digits <= 6 or not 1 <= sig_digits <= 6:
+        raise ValueError("format_delay: digits out of range")
+    micros_total = max(0, round(seconds * 1_000_000))
+    sec, usec = divmod(micros_total, 1_000_000)
+    resolution = 1_000_000 // 10**max_digits
+    width = 10**sig_digits
+    if resolution < 1_000_000:
+        if sec > 0:
+            n = 1
+            while sec >= n and n <= width // 10:
+                n *= 10
+            resolution = (1_000_000 // width) * n
+        else:
+            while usec >= width * resolution:
+                resolution *= 10
+    if resolution > 1:  # round half up at the resolution
+        usec += resolution // 2
+        if usec >= 1_000_000:
+            sec += 1
+            usec -= 1_000_000
+    text = str(sec)
+    if usec >= resolution:
+        digits = []
+        rem, n = usec, 100_000
+        while rem >= resolution and n > 0:
+            digits.append(str(rem // n))
+            rem %= n
+            n //= 10
+        text += "." + "".join(digits)
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTimes:
+    """Time stamps of one delivery attempt, in seconds (any common epoch).
+
+    Postfix's MSG_STATS: *arrival* is when the message entered the system
+    (``incoming_arrival``), *handoff* when this delivery attempt started
+    (``agent_handoff``; also stands in for the active-queue entry, which a
+    library does not have), *setup_done* when the server's handshake finished
+    (``conn_setup_done``) and *done* when the recipient's outcome was known.
+    """
+
+    arrival: float
+    handoff: float
+    setup_done: float | None
+    done: float
+
+    @property
+    def delays(self) -> tuple[float, float, float, float]:
+        """Postfix's ``delays=a/b/c/d``: before queue, in queue, set-up, transmission."""
+
+        def delta(later: float, earlier: float) -> float:
+            return max(0.0, later - earlier)
+
+        before_queue = delta(self.handoff, self.arrival)
+        if self.setup_done is not None:
+            return (
+                before_queue,
+                0.0,
+                delta(self.setup_done, self.handoff),
+                delta(self.done, self.setup_done),
+            )
+        return (before_queue, 0.0, 0.0, delta(self.done, self.handoff))
+
+    @property
+    def total(self) -> float:
+        """Postfix's ``delay=``: from arrival to the outcome."""
+        return max(0.0, self.done - self.arrival)
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientOutcome:
+    """The one outcome of one recipient.
+
+    Attributes:
+        recipient: the recipient address as given (internal form).
+        original_recipient: the original recipient (ORCPT), when known.
+        action: delivered, relayed, deferred or bounced.
+        status: RFC 3463 enhanced status code, e.g. ``"2.0.0"`` or ``"4.4.1"``.
+        reason: Postfix's text, e.g. ``"host mx.example[192.0.2.1] said: 550
+            5.1.1 <bob@example.net>: unknown user (in reply to RCPT TO command)"``
+            or, for a success, the server's reply text.
+        reply: the server reply behind the outcome, when a server replied.
+        relay: ``host[address]:port`` of the server that decided, or ``"none"``.
+        times: time stamps for ``delay=`` and ``delays=``.
+        conn_use: how many times the connection had been used (1 = new).
+    """
+
+    recipient: str
+    action: Action
+    status: str
+    reason: str
+    relay: str = "none"
+    reply: Reply | None = None
+    original_recipient: str | None = None
+    times: MessageTimes | None = None
+    conn_use: int = 1
+
+    def __post_init__(self) -> None:
+        expected = "2" if self.action in (Action.DELIVERED, Action.RELAYED) else None
+        if expected is not None and not self.status.startswith(expected):
+            raise ValueError(f"{self.action.value} needs a 2.x.x status, not {self.status}")
+        if self.action is Action.DEFERRED and not self.status.startswith("4"):
+            raise ValueError(f"deferred needs a 4.x.x status, not {self.status}")
+        if self.action is Action.BOUNCED and not self.status.startswith("5"):
+            raise ValueError(f"bounced needs a 5.x.x status, not {self.status}")
+
+    def log_line(self, queue_id: str = "", resolution_digits: int = 2) -> str:
+        """The Postfix ``log_adhoc()`` line for this outcome."""
+        parts = [f"to=<{self.recipient}>"]
+        orig = self.original_recipient
+        if orig and orig.casefold() != self.recipient.casefold():
+            parts.append(f"orig_to=<{orig}>")
+        parts.append(f"relay={self.relay}")
+        if self.conn_use > 1:
+            parts.append(f"conn_use={self.conn_use}")
+        if self.times is not None:
+            delays = self.times.delays
+            parts.append(f"delay={format_delay(self.times.total, 2, resolution_digits)}")
+            parts.append(
+                "delays=" + "/".join(format_delay(d, 2, resolution_digits) for d in delays)
+            )
+        parts.append(f"dsn={self.status}")
+        parts.append(f"status={self.action.log_status} ({self.reason})")
+        line = ", ".join(parts)
+        return f"{queue_id}: {line}" if queue_id else line
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """The result of one delivery: exactly one outcome per recipient, in order."""
+
+    outcomes: tuple[RecipientOutcome, ...]
+    queue_id: str = ""
+    #: Postfix-format log lines of informational events (hosts skipped, TLS
+    #: fallbacks), in order; the per-recipient lines come from ``outcomes``.
+    events: tuple[str, ...] = field(default=())
+
+    def __iter__(self) -> Iterator[RecipientOutcome]:
+        return iter(self.outcomes)
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+    @property
+    def recipients(self) -> tuple[RecipientOutcome, ...]:
+        """Alias of :attr:`outcomes` (one per recipient, in the given order)."""
+        return self.outcomes
+
+    def with_action(self, action: Action) -> tuple[RecipientOutcome, ...]:
+        """The outcomes with the given action."""
+        return tuple(o for o in self.outcomes if o.action is action)
+
+    @property
+    def all_done(self) -> bool:
+        """True when no recipient was deferred."""
+        return all(o.action.done for o in self.outcomes)
+
+    def log_lines(self) -> list[str]:
+        """Every per-recipient Postfix log line, in recipient order."""
+        return [o.log_line(self.queue_id) for o in self.outcomes]
