@@ -392,3 +392,12 @@ def test_scram_applies_saslprep_to_password() -> None:
     assert len(proofs) == 1
     with pytest.raises(SaslError, match="password contains a control character"):
         ScramSha256("user", "bad\u0007")
+
+
+def test_cram_md5_user_name_with_space() -> None:
+    mech = CramMd5("tim smith", "pw")
+    mech.start()
+    response = mech.step(b"<1.2@x>")
+    user, _, digest = response.rpartition(b" ")
+    assert user == b"tim smith"
+    assert len(digest) == 32

@@ -163,7 +163,9 @@ class CramMd5(Mechanism):
 
     def __init__(self, username: str, password: str) -> None:
         super().__init__()
-        self._username = _utf8(username, "username", self.name, b" ")
+        # No restriction on spaces: the digest is the text after the *last*
+        # space, and Cyrus (plugins/cram.c) sends any user name as is.
+        self._username = _utf8(username, "username", self.name)
         self._password = _utf8(password, "password", self.name)
         self._answered = False
 
