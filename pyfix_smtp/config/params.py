@@ -1,0 +1,1002 @@
+"""The parameter registry: one row per Postfix parameter pyfix_smtp knows.
+
+This table is the single source of truth for names, types, Postfix 3.11
+defaults (global/mail_params.h DEF_* macros, including the
+compatibility-level expressions), LMTP twins (smtp/lmtp_params.c) and the
+status of each parameter in pyfix_smtp. :class:`~pyfix_smtp.config.Config`
+and ``docs/parameters.md`` are built from it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from pyfix_smtp.config.values import (
+    Bool,
+    CompatLevel,
+    Enum,
+    HostAddress,
+    Int,
+    Kind,
+    List,
+    Ports,
+    RequireTlsPolicy,
+    Str,
+    Tables,
+    Time,
+)
+from pyfix_smtp.maps.syntax import COMMA_SPACE
+
+__all__ = ["BY_NAME", "PARAMETERS", "DefaultContext", "Param", "Status"]
+
+
+class Status(enum.Enum):
+    """How far pyfix_smtp honours a parameter."""
+
+    IMPLEMENTED = "implemented"
+    ACCEPTED = "accepted, not yet honoured"
+    NOT_APPLICABLE = "not applicable to a library"
+
+
+class DefaultContext:
+    """What a computed default may consult (``myhostname``, ``mydomain``)."""
+
+    def __init__(
+        self,
+        protocol: str,
+        explicit: Callable[[str], str | None],
+        value: Callable[[str], str | None],
+    ) -> None:
+        self.protocol = protocol
+        #: The expanded value of a name set explicitly, else None.
+        self.explicit = explicit
+        #: The expanded value of any name (explicit or default), else None.
+        self.value = value
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One registry row.
+
+    Attributes:
+        name: attribute name on Config: the smtp_* name, or the global name.
+        kind: the value type (parser/validator/formatter).
+        default: Postfix's default as main.cf text (may use ``$name`` and
+            Postfix's ``${...}`` expressions); "" for computed defaults.
+        section: the smtp(8) manual section (or "GLOBAL" for extras).
+        status: implemented / accepted, not yet honoured / not applicable.
+        note: why (for not applicable) or what honours it.
+        lmtp: the parameter name that configures the LMTP client, when it
+            differs from *name* (``lmtp_lhlo_timeout`` for ``smtp_helo_timeout``).
+        lmtp_default: the LMTP twin's default, when it differs.
+        alias: the name the smtp(8) manual uses, when it differs from *name*
+            (``transport_destination_recipient_limit``).
+        computed: a function computing the default (``myhostname``).
+        computed_text: how the docs describe a computed default.
+        in_manual: False for extras the smtp(8) parameter list omits.
+    """
+
+    name: str
+    kind: Kind
+    default: str
+    section: str
+    status: Status
+    note: str = ""
+    lmtp: str | None = None
+    lmtp_default: str | None = None
+    alias: str | None = None
+    computed: Callable[[DefaultContext], str] | None = None
+    computed_text: str = ""
+    in_manual: bool = True
+
+    def name_for(self, protocol: str) -> str:
+        """The Postfix name that sets this parameter for *protocol*."""
+        return self.lmtp if protocol == "lmtp" and self.lmtp else self.name
+
+    def default_for(self, protocol: str) -> str:
+        """The default text for *protocol*."""
+        if protocol == "lmtp" and self.lmtp_default is not None:
+            return self.lmtp_default
+        return self.default
+
+
+def _myhostname(ctx: DefaultContext) -> str:
+    """global/mail_params.c ``check_myhostname()``: gethostname(), no DNS.
+
+    A name without a dot gets ``.$mydomain`` (an explicit mydomain, else
+    ``localdomain``) appended.
+    """
+    import socket  # deferred: keep socket out of sans-IO importers
+
+    name = socket.gethostname()
+    if "." not in name:
+        name += "." + (ctx.explicit("mydomain") or "localdomain")
+    return name
+
+
+def _mydomain(ctx: DefaultContext) -> str:
+    """global/mail_params.c ``check_mydomainname()``: $myhostname minus its first label."""
+    hostname = ctx.value("myhostname") or ""
+    _, dot, rest = hostname.partition(".")
+    return rest if dot else "localdomain"
+
+
+def _protocol(ctx: DefaultContext) -> str:
+    return ctx.protocol
+
+
+# Sections of the smtp(8) manual.
+_COMPAT = "COMPATIBILITY CONTROLS"
+_MIME = "MIME PROCESSING CONTROLS"
+_EXT = "EXTERNAL CONTENT INSPECTION CONTROLS"
+_SASL = "SASL AUTHENTICATION CONTROLS"
+_TLS = "TLS SUPPORT CONTROLS"
+_OTLS = "OBSOLETE TLS CONTROLS"
+_RES = "RESOURCE AND RATE CONTROLS"
+_UTF8 = "SMTPUTF8 CONTROLS"
+_TROUBLE = "TROUBLE SHOOTING CONTROLS"
+_MISC = "MISCELLANEOUS CONTROLS"
+_GLOBAL = "GLOBAL (used by the SMTP client, not in the smtp(8) list)"
+
+IMPL = Status.IMPLEMENTED
+ACC = Status.ACCEPTED
+NA = Status.NOT_APPLICABLE
+
+_BOOL = Bool()
+_STR = Str()
+_NONEMPTY = Str(min_length=1)
+_LIST = List()
+_COLON_LIST = List(separators=COMMA_SPACE + ":")
+_TABLES = Tables()
+_LEVELS = ("", "none", "may", "encrypt", "dane", "dane-only", "fingerprint", "verify", "secure")
+_GRADES = ("export", "low", "medium", "high", "null")
+_TLS_LEVEL_3_11 = "${{$compatibility_level} <level {3.11} ? {} : {may}}"
+_FPT_DIGEST = "${{$compatibility_level} <level {3.6} ? {md5} : {sha256}}"
+_REQTLS_DEFAULT = (
+    "inline:{{${domain_to_ascii{$mydomain}}=opportunistic}, "
+    "{.${domain_to_ascii{$mydomain}}=opportunistic}, {localhost=opportunistic}}, "
+    "cidr:{{0.0.0.0/0 opportunistic}, {::/0 opportunistic}}, enforce"
+)
+_TLS_EXCL = ":!SEED:!IDEA:!3DES:!RC2:!RC4:!RC5:!kDH:!kECDH:!aDSS:!MD5"
+
+
+def _t(smtp_name: str) -> str:
+    """The LMTP twin that follows the plain smtp_ -> lmtp_ rule."""
+    return "lmtp_" + smtp_name.removeprefix("smtp_")
+
+
+def _p(
+    name: str,
+    kind: Kind,
+    default: str,
+    section: str,
+    status: Status,
+    note: str = "",
+    *,
+    twin: bool | str = False,
+    lmtp_default: str | None = None,
+    alias: str | None = None,
+    computed: Callable[[DefaultContext], str] | None = None,
+    computed_text: str = "",
+    in_manual: bool = True,
+) -> Param:
+    lmtp = _t(name) if twin is True else (twin or None)
+    return Param(
+        name=name,
+        kind=kind,
+        default=default,
+        section=section,
+        status=status,
+        note=note,
+        lmtp=lmtp,
+        lmtp_default=lmtp_default,
+        alias=alias,
+        computed=computed,
+        computed_text=computed_text,
+        in_manual=in_manual,
+    )
+
+
+_DNS = "DNS layer"
+_PROTO = "protocol layer"
+_DELIV = "delivery layer"
+_CONTENT = "content encoder"
+_TLSL = "TLS layer"
+_SASLL = "SASL layer"
+_LOG = "logging"
+
+PARAMETERS: tuple[Param, ...] = (
+    # COMPATIBILITY CONTROLS
+    _p("ignore_mx_lookup_error", _BOOL, "no", _COMPAT, ACC, _DNS),
+    _p(
+        "smtp_always_send_ehlo",
+        _BOOL,
+        "yes",
+        _COMPAT,
+        ACC,
+        _PROTO + "; SMTP only (LMTP always sends LHLO)",
+    ),
+    _p("smtp_never_send_ehlo", _BOOL, "no", _COMPAT, ACC, _PROTO + "; SMTP only"),
+    _p("smtp_defer_if_no_mx_address_found", _BOOL, "no", _COMPAT, ACC, _DELIV, twin=True),
+    _p(
+        "smtp_line_length_limit",
+        Int(),
+        "998",
+        _COMPAT,
+        ACC,
+        _CONTENT + "; 0 means no limit",
+        twin=True,
+    ),
+    _p("smtp_pix_workaround_delay_time", Time(min=1), "10s", _COMPAT, ACC, _PROTO, twin=True),
+    _p("smtp_pix_workaround_threshold_time", Time(), "500s", _COMPAT, ACC, _PROTO, twin=True),
+    _p(
+        "smtp_pix_workarounds",
+        List(choices=("disable_esmtp", "delay_dotcrlf"), case_sensitive=False),
+        "disable_esmtp,delay_dotcrlf",
+        _COMPAT,
+        ACC,
+        _PROTO,
+        twin=True,
+    ),
+    _p(
+        "smtp_pix_workaround_maps",
+        _TABLES,
+        "",
+        _COMPAT,
+        ACC,
+        _PROTO + "; keyed by server address",
+        twin=True,
+    ),
+    _p("smtp_quote_rfc821_envelope", _BOOL, "yes", _COMPAT, ACC, _PROTO, twin=True),
+    _p("smtp_reply_filter", Tables(max_tables=1), "", _COMPAT, ACC, _PROTO, twin=True),
+    _p("smtp_skip_5xx_greeting", _BOOL, "yes", _COMPAT, ACC, _DELIV, twin=True),
+    _p("smtp_skip_quit_response", _BOOL, "yes", _COMPAT, ACC, _PROTO, twin=True, lmtp_default="no"),
+    _p(
+        "smtp_skip_4xx_greeting",
+        _BOOL,
+        "yes",
+        _COMPAT,
+        NA,
+        "obsolete since Postfix 2.1, which always skips a server with a 4XX greeting; ignored",
+    ),
+    _p(
+        "smtp_discard_ehlo_keyword_address_maps",
+        _TABLES,
+        "",
+        _COMPAT,
+        ACC,
+        _PROTO + "; keyed by server address",
+        twin="lmtp_discard_lhlo_keyword_address_maps",
+    ),
+    _p(
+        "smtp_discard_ehlo_keywords",
+        _LIST,
+        "",
+        _COMPAT,
+        ACC,
+        _PROTO,
+        twin="lmtp_discard_lhlo_keywords",
+    ),
+    _p("smtp_generic_maps", _TABLES, "", _COMPAT, ACC, _DELIV, twin=True),
+    _p(
+        "smtp_cname_overrides_servername",
+        _BOOL,
+        "no",
+        _COMPAT,
+        ACC,
+        _DNS + "; deprecated in Postfix 3.11",
+        twin=True,
+    ),
+    _p("send_cyrus_sasl_authzid", _BOOL, "no", _COMPAT, ACC, _SASLL),
+    _p("smtp_header_checks", _TABLES, "", _COMPAT, ACC, _CONTENT, twin=True),
+    _p("smtp_mime_header_checks", _TABLES, "", _COMPAT, ACC, _CONTENT, twin=True),
+    _p("smtp_nested_header_checks", _TABLES, "", _COMPAT, ACC, _CONTENT, twin=True),
+    _p("smtp_body_checks", _TABLES, "", _COMPAT, ACC, _CONTENT, twin=True),
+    _p("tcp_windowsize", Int(), "0", _COMPAT, ACC, "transport drivers; 0 means the system default"),
+    _p(
+        "smtp_dns_resolver_options",
+        List(choices=("res_defnames", "res_dnsrch")),
+        "",
+        _COMPAT,
+        ACC,
+        _DNS,
+        twin=True,
+    ),
+    _p(
+        "smtp_per_record_deadline",
+        _BOOL,
+        "no",
+        _COMPAT,
+        ACC,
+        "transport drivers; older name, the default of smtp_per_request_deadline",
+        twin=True,
+    ),
+    _p("smtp_send_dummy_mail_auth", _BOOL, "no", _COMPAT, ACC, _PROTO, twin=True),
+    _p(
+        "smtp_dns_support_level",
+        Enum(("", "disabled", "enabled", "dnssec")),
+        "",
+        _COMPAT,
+        ACC,
+        _DNS + "; empty follows disable_dns_lookups",
+        twin=True,
+    ),
+    _p(
+        "smtp_delivery_status_filter",
+        _TABLES,
+        "$default_delivery_status_filter",
+        _COMPAT,
+        ACC,
+        _DELIV,
+        twin=True,
+    ),
+    _p("smtp_dns_reply_filter", _TABLES, "", _COMPAT, ACC, _DNS, twin=True),
+    _p("smtp_balance_inet_protocols", _BOOL, "yes", _COMPAT, ACC, _DNS, twin=True),
+    _p("info_log_address_format", Enum(("external", "internal")), "external", _COMPAT, ACC, _LOG),
+    _p("dnssec_probe", _STR, "ns:.", _COMPAT, ACC, _DNS),
+    _p(
+        "known_tcp_ports",
+        Ports(),
+        "lmtp=24, smtp=25, smtps=submissions=465, submission=587",
+        _COMPAT,
+        ACC,
+        "destination parsing",
+    ),
+    _p(
+        "smtp_per_request_deadline",
+        _BOOL,
+        "${smtp_per_record_deadline?{$smtp_per_record_deadline}:{no}}",
+        _COMPAT,
+        ACC,
+        "transport drivers",
+        twin=True,
+        lmtp_default="${lmtp_per_record_deadline?{$lmtp_per_record_deadline}:{no}}",
+    ),
+    _p("smtp_min_data_rate", Int(min=1), "500", _COMPAT, ACC, "transport drivers", twin=True),
+    _p("header_from_format", Enum(("standard", "obsolete")), "standard", _COMPAT, ACC, _CONTENT),
+    _p("use_srv_lookup", _LIST, "", _COMPAT, ACC, _DNS),
+    _p("ignore_srv_lookup_error", _BOOL, "no", _COMPAT, ACC, _DNS),
+    _p("allow_srv_lookup_fallback", _BOOL, "no", _COMPAT, ACC, _DNS),
+    # MIME PROCESSING CONTROLS
+    _p("disable_mime_output_conversion", _BOOL, "no", _MIME, ACC, _CONTENT),
+    _p("mime_boundary_length_limit", Int(min=1), "2048", _MIME, ACC, _CONTENT),
+    _p("mime_nesting_limit", Int(min=1), "100", _MIME, ACC, _CONTENT),
+    # EXTERNAL CONTENT INSPECTION CONTROLS
+    _p("smtp_send_xforward_command", _BOOL, "no", _EXT, ACC, _PROTO, twin=True),
+    # SASL AUTHENTICATION CONTROLS
+    _p("smtp_sasl_auth_enable", _BOOL, "no", _SASL, ACC, _SASLL, twin=True),
+    _p("smtp_sasl_password_maps", _TABLES, "", _SASL, ACC, _SASLL, twin=True),
+    _p(
+        "smtp_sasl_security_options",
+        _LIST,
+        "noplaintext, noanonymous",
+        _SASL,
+        ACC,
+        _SASLL,
+        twin=True,
+    ),
+    _p("smtp_sasl_mechanism_filter", _LIST, "", _SASL, ACC, _SASLL, twin=True),
+    _p("smtp_sender_dependent_authentication", _BOOL, "no", _SASL, ACC, _SASLL, twin=True),
+    _p(
+        "smtp_sasl_path",
+        _STR,
+        "",
+        _SASL,
+        NA,
+        "configures Cyrus/Dovecot SASL; pyfix_smtp has its own SASL client",
+        twin=True,
+    ),
+    _p(
+        "smtp_sasl_type",
+        _NONEMPTY,
+        "cyrus",
+        _SASL,
+        NA,
+        "selects a Postfix SASL plug-in; pyfix_smtp has its own SASL client",
+        twin=True,
+    ),
+    _p(
+        "smtp_sasl_auth_cache_name",
+        _STR,
+        "",
+        _SASL,
+        ACC,
+        _SASLL + " (auth failure cache)",
+        twin=True,
+    ),
+    _p("smtp_sasl_auth_cache_time", Time(unit="d"), "90d", _SASL, ACC, _SASLL, twin=True),
+    _p("smtp_sasl_auth_soft_bounce", _BOOL, "yes", _SASL, ACC, _SASLL, twin=True),
+    _p(
+        "smtp_sasl_password_result_delimiter",
+        Str(min_length=1, max_length=1),
+        ":",
+        _SASL,
+        ACC,
+        _SASLL,
+        twin=True,
+    ),
+    # TLS SUPPORT CONTROLS
+    _p(
+        "smtp_tls_security_level",
+        Enum(_LEVELS),
+        _TLS_LEVEL_3_11,
+        _TLS,
+        ACC,
+        _TLSL + "; 'may' at compatibility_level >= 3.11, else empty (legacy smtp_use_tls)",
+        twin=True,
+        lmtp_default="",
+    ),
+    _p(
+        "smtp_sasl_tls_security_options",
+        _LIST,
+        "$smtp_sasl_security_options",
+        _TLS,
+        ACC,
+        _SASLL,
+        twin=True,
+        lmtp_default="$lmtp_sasl_security_options",
+    ),
+    _p("smtp_starttls_timeout", Time(min=1), "300s", _TLS, ACC, "transport drivers", twin=True),
+    _p("smtp_tls_cert_file", _STR, "", _TLS, ACC, _TLSL, twin=True),
+    _p("smtp_tls_mandatory_ciphers", Enum(_GRADES), "medium", _TLS, ACC, _TLSL, twin=True),
+    _p("smtp_tls_exclude_ciphers", _COLON_LIST, "", _TLS, ACC, _TLSL, twin=True),
+    _p("smtp_tls_mandatory_exclude_ciphers", _COLON_LIST, "", _TLS, ACC, _TLSL, twin=True),
+    _p("smtp_tls_dcert_file", _STR, "", _TLS, ACC, _TLSL, twin=True),
+    _p(
+        "smtp_tls_dkey_file",
+        _STR,
+        "$smtp_tls_dcert_file",
+        _TLS,
+        ACC,
+        _TLSL,
+        twin=True,
+        lmtp_default="$lmtp_tls_dcert_file",
+    ),
+    _p(
+        "smtp_tls_key_file",
+        _STR,
+        "$smtp_tls_cert_file",
+        _TLS,
+        ACC,
+        _TLSL,
+        twin=True,
+        lmtp_default="$lmtp_tls_cert_file",
+    ),
+    _p("smtp_tls_loglevel", _STR, "0", _TLS, ACC, _LOG, twin=True),
+    _p("smtp_tls_note_starttls_offer", _BOOL, "no", _TLS, ACC, _LOG, twin=True),
+    _p("smtp_tls_policy_maps", _TABLES, "", _TLS, ACC, _TLSL, twin=True),
+    _p("smtp_tls_mandatory_protocols", _COLON_LIST, ">=TLSv1", _TLS, ACC, _TLSL, twin=True),
+    _p("smtp_tls_scert_verifydepth", Int(), "9", _TLS, ACC, _TLSL, twin=True),
+    _p(
+        "smtp_tls_secure_cert_match",
+        _COLON_LIST,
+        "nexthop, dot-nexthop",
+        _TLS,
+        ACC,
+        _TLSL,
+        twin=True,
+        lmtp_default="nexthop",
+    ),
+    _p(
+        "smtp_tls_session_cache_database",
+        _STR,
+        "",
+        _TLS,
+        ACC,
+        _TLSL + " (session cache store)",
+        twin=True,
+    ),
+    _p("smtp_tls_session_cache_timeout", Time(max=8640000), "3600s", _TLS, ACC, _TLSL, twin=True),
+    _p("smtp_tls_verify_cert_match", _COLON_LIST, "hostname", _TLS, ACC, _TLSL, twin=True),
+    _p(
+        "tls_daemon_random_bytes",
+        Int(min=1),
+        "32",
+        _TLS,
+        NA,
+        "seeds tlsmgr(8)'s PRNG; Python's ssl module seeds OpenSSL itself",
+    ),
+    _p(
+        "tls_high_cipherlist",
+        _NONEMPTY,
+        "aNULL:-aNULL:HIGH" + _TLS_EXCL + ":@STRENGTH",
+        _TLS,
+        ACC,
+        _TLSL,
+    ),
+    _p(
+        "tls_medium_cipherlist",
+        _NONEMPTY,
+        "aNULL:-aNULL:HIGH:MEDIUM" + _TLS_EXCL + ":+RC4:@STRENGTH",
+        _TLS,
+        ACC,
+        _TLSL,
+    ),
+    _p(
+        "tls_null_cipherlist",
+        _NONEMPTY,
+        "eNULL:!kDH:!kECDH:!aDSS:!MD5:!aNULL",
+        _TLS,
+        ACC,
+        _TLSL + "; the manual shows eNULL:!aNULL, mail_params.h adds the exclusions",
+    ),
+    _p(
+        "tls_low_cipherlist", _STR, "", _TLS, NA, "ignored since Postfix 3.8 ('low' means 'medium')"
+    ),
+    _p(
+        "tls_export_cipherlist",
+        _STR,
+        "",
+        _TLS,
+        NA,
+        "ignored since Postfix 3.8 ('export' means 'medium')",
+    ),
+    _p(
+        "smtp_sasl_tls_verified_security_options",
+        _LIST,
+        "$smtp_sasl_tls_security_options",
+        _TLS,
+        ACC,
+        _SASLL,
+        twin=True,
+        lmtp_default="$lmtp_sasl_tls_security_options",
+    ),
+    _p("smtp_tls_fingerprint_cert_match", _LIST, "", _TLS, ACC, _TLSL, twin=True),
+    _p(
+        "smtp_tls_fingerprint_digest",
+        _NONEMPTY,
+        _FPT_DIGEST,
+        _TLS,
+        ACC,
+        _TLSL + "; sha256 at compatibility_level >= 3.6, else md5",
+        twin=True,
+    ),
+    _p("smtp_tls_protocols", _COLON_LIST, ">=TLSv1", _TLS, ACC, _TLSL, twin=True),
+    _p("smtp_tls_ciphers", Enum(_GRADES), "medium", _TLS, ACC, _TLSL, twin=True),
+    _p("smtp_tls_eccert_file", _STR, "", _TLS, ACC, _TLSL, twin=True),
+    _p(
+        "smtp_tls_eckey_file",
+        _STR,
+        "$smtp_tls_eccert_file",
+        _TLS,
+        ACC,
+        _TLSL,
+        twin=True,
+        lmtp_default="$lmtp_tls_eccert_file",
+    ),
+    _p("smtp_tls_block_early_mail_reply", _BOOL, "no", _TLS, ACC, _PROTO, twin=True),
+    _p("tls_disable_workarounds", _LIST, "", _TLS, ACC, _TLSL),
+    _p(
+        "tls_dane_digest_agility",
+        _STR,
+        "on",
+        _TLS,
+        NA,
+        "removed in Postfix 3.x (2019): digest agility is always on; ignored",
+    ),
+    _p(
+        "tls_dane_trust_anchor_digest_enable",
+        _BOOL,
+        "yes",
+        _TLS,
+        NA,
+        "removed in Postfix 3.x (2019): trust-anchor digests are always supported; ignored",
+    ),
+    _p("smtp_tls_trust_anchor_file", _LIST, "", _TLS, ACC, _TLSL, twin=True),
+    _p("smtp_tls_force_insecure_host_tlsa_lookup", _BOOL, "no", _TLS, ACC, _DNS, twin=True),
+    _p("tlsmgr_service_name", _NONEMPTY, "tlsmgr", _TLS, NA, "names Postfix's tlsmgr(8) service"),
+    _p("smtp_tls_wrappermode", _BOOL, "no", _TLS, ACC, "transport drivers", twin=True),
+    _p(
+        "smtp_tls_dane_insecure_mx_policy",
+        Enum(("may", "encrypt", "dane")),
+        "dane",
+        _TLS,
+        ACC,
+        _TLSL + "; SMTP only (Postfix has no LMTP twin)",
+    ),
+    _p(
+        "tls_eecdh_auto_curves",
+        _LIST,
+        "X25519 X448 prime256v1 secp384r1 secp521r1",
+        _TLS,
+        ACC,
+        _TLSL + "; Postfix built with OpenSSL >= 3.5 uses ?X25519MLKEM768:DEFAULT",
+    ),
+    _p("smtp_tls_connection_reuse", _BOOL, "no", _TLS, ACC, "connection cache", twin=True),
+    _p("smtp_tls_chain_files", _LIST, "", _TLS, ACC, _TLSL, twin=True),
+    _p("smtp_tls_servername", _STR, "", _TLS, ACC, _TLSL, twin=True),
+    _p("tls_fast_shutdown_enable", _BOOL, "yes", _TLS, ACC, "transport drivers"),
+    _p(
+        "tls_ffdhe_auto_groups",
+        _LIST,
+        "ffdhe2048 ffdhe3072",
+        _TLS,
+        ACC,
+        _TLSL + "; empty in Postfix built with OpenSSL >= 3.5",
+    ),
+    _p(
+        "tls_config_file",
+        _STR,
+        "default",
+        _TLS,
+        NA,
+        "selects an OpenSSL configuration file; Python's ssl uses OpenSSL's own default",
+    ),
+    _p("tls_config_name", _STR, "", _TLS, NA, "see tls_config_file"),
+    _p("smtp_tls_enable_rpk", _BOOL, "no", _TLS, ACC, _TLSL, twin=True),
+    _p("smtp_tlsrpt_enable", _BOOL, "no", _TLS, ACC, _TLSL + " (TLSRPT)", twin=True),
+    _p("smtp_tlsrpt_socket_name", _STR, "", _TLS, ACC, _TLSL + " (TLSRPT)", twin=True),
+    _p(
+        "smtp_tlsrpt_skip_reused_handshakes", _BOOL, "no", _TLS, ACC, _TLSL + " (TLSRPT)", twin=True
+    ),
+    _p("tls_required_enable", _BOOL, "yes", _TLS, ACC, _TLSL + " (TLS-Required: no header)"),
+    _p(
+        "smtp_tls_enforce_sts_mx_patterns", _BOOL, "yes", _TLS, ACC, _TLSL + " (MTA-STS)", twin=True
+    ),
+    _p("requiretls_enable", _BOOL, "yes", _TLS, ACC, _TLSL + " (REQUIRETLS)"),
+    _p(
+        "smtp_requiretls_policy",
+        RequireTlsPolicy(),
+        _REQTLS_DEFAULT,
+        _TLS,
+        ACC,
+        _TLSL + " (REQUIRETLS)",
+        twin=True,
+        lmtp_default="opportunistic",
+    ),
+    _p("smtp_log_tls_feature_status", _BOOL, "yes", _TLS, ACC, _LOG, twin=True),
+    # OBSOLETE TLS CONTROLS
+    _p(
+        "smtp_use_tls",
+        _BOOL,
+        "no",
+        _OTLS,
+        ACC,
+        _TLSL + "; used when smtp_tls_security_level is empty",
+        twin=True,
+    ),
+    _p(
+        "smtp_enforce_tls",
+        _BOOL,
+        "no",
+        _OTLS,
+        ACC,
+        _TLSL + "; used when smtp_tls_security_level is empty",
+        twin=True,
+    ),
+    _p(
+        "smtp_tls_enforce_peername",
+        _BOOL,
+        "yes",
+        _OTLS,
+        ACC,
+        _TLSL + "; used when smtp_tls_security_level is empty",
+        twin=True,
+    ),
+    _p(
+        "smtp_tls_per_site",
+        _TABLES,
+        "",
+        _OTLS,
+        ACC,
+        _TLSL + "; used without smtp_tls_policy_maps",
+        twin=True,
+    ),
+    _p("smtp_tls_cipherlist", _STR, "", _OTLS, NA, "obsolete Postfix < 2.3 parameter; ignored"),
+    # RESOURCE AND RATE CONTROLS
+    _p(
+        "smtp_connect_timeout",
+        Time(),
+        "30s",
+        _RES,
+        ACC,
+        "transport drivers; 0 means no limit",
+        twin=True,
+        lmtp_default="0s",
+    ),
+    _p(
+        "smtp_helo_timeout",
+        Time(min=1),
+        "300s",
+        _RES,
+        ACC,
+        "transport drivers",
+        twin="lmtp_lhlo_timeout",
+    ),
+    _p("smtp_xforward_timeout", Time(min=1), "300s", _RES, ACC, "transport drivers", twin=True),
+    _p("smtp_mail_timeout", Time(min=1), "300s", _RES, ACC, "transport drivers", twin=True),
+    _p("smtp_rcpt_timeout", Time(min=1), "300s", _RES, ACC, "transport drivers", twin=True),
+    _p("smtp_data_init_timeout", Time(min=1), "120s", _RES, ACC, "transport drivers", twin=True),
+    _p("smtp_data_xfer_timeout", Time(min=1), "180s", _RES, ACC, "transport drivers", twin=True),
+    _p("smtp_data_done_timeout", Time(min=1), "600s", _RES, ACC, "transport drivers", twin=True),
+    _p("smtp_quit_timeout", Time(min=1), "300s", _RES, ACC, "transport drivers", twin=True),
+    _p("smtp_mx_address_limit", Int(), "5", _RES, ACC, _DNS + "; 0 means no limit", twin=True),
+    _p("smtp_mx_session_limit", Int(), "2", _RES, ACC, _DELIV + "; 0 means no limit", twin=True),
+    _p("smtp_rset_timeout", Time(min=1), "20s", _RES, ACC, "transport drivers", twin=True),
+    _p(
+        "lmtp_cache_connection",
+        _BOOL,
+        "yes",
+        _RES,
+        NA,
+        "obsolete Postfix < 2.3 LMTP parameter; ignored",
+    ),
+    _p("smtp_connection_cache_destinations", _LIST, "", _RES, ACC, "connection cache", twin=True),
+    _p("smtp_connection_cache_on_demand", _BOOL, "yes", _RES, ACC, "connection cache", twin=True),
+    _p(
+        "smtp_connection_reuse_time_limit",
+        Time(min=1),
+        "300s",
+        _RES,
+        ACC,
+        "connection cache",
+        twin=True,
+    ),
+    _p(
+        "smtp_connection_cache_time_limit",
+        Time(min=1),
+        "2s",
+        _RES,
+        ACC,
+        "connection cache",
+        twin=True,
+    ),
+    _p(
+        "connection_cache_protocol_timeout",
+        Time(min=1),
+        "5s",
+        _RES,
+        NA,
+        "times out requests to Postfix's scache(8); pyfix_smtp's cache is in-process",
+    ),
+    _p(
+        "smtp_connection_reuse_count_limit",
+        Int(),
+        "0",
+        _RES,
+        ACC,
+        "connection cache; 0 means no limit",
+        twin=True,
+    ),
+    _p(
+        "smtp_destination_concurrency_limit",
+        Int(),
+        "$default_destination_concurrency_limit",
+        _RES,
+        NA,
+        "a qmgr(8) setting: how many deliveries run in parallel is the caller's choice",
+        twin=True,
+        alias="transport_destination_concurrency_limit",
+    ),
+    _p(
+        "smtp_destination_recipient_limit",
+        Int(),
+        "$default_destination_recipient_limit",
+        _RES,
+        ACC,
+        _DELIV + " (recipients per transaction; a qmgr(8) setting in Postfix)",
+        twin=True,
+        alias="transport_destination_recipient_limit",
+    ),
+    # SMTPUTF8 CONTROLS
+    _p(
+        "smtputf8_enable",
+        _BOOL,
+        "${{$compatibility_level} <level {1} ? {no} : {yes}}",
+        _UTF8,
+        ACC,
+        _PROTO,
+    ),
+    _p(
+        "smtputf8_autodetect_classes",
+        _LIST,
+        "sendmail, verify",
+        _UTF8,
+        NA,
+        "a cleanup(8) setting per mail source; the caller says whether a message needs SMTPUTF8",
+    ),
+    _p("enable_idna2003_compatibility", _BOOL, "no", _UTF8, ACC, "address layer"),
+    # TROUBLE SHOOTING CONTROLS
+    _p("debug_peer_level", Int(min=1), "2", _TROUBLE, ACC, _LOG),
+    _p("debug_peer_list", _LIST, "", _TROUBLE, ACC, _LOG),
+    _p(
+        "error_notice_recipient",
+        _NONEMPTY,
+        "postmaster",
+        _TROUBLE,
+        NA,
+        "Postfix mails problem reports to the postmaster; the DeliveryReport carries them",
+    ),
+    _p("internal_mail_filter_classes", _LIST, "", _TROUBLE, NA, "a cleanup(8) setting"),
+    _p(
+        "notify_classes",
+        _LIST,
+        "resource, software",
+        _TROUBLE,
+        NA,
+        "selects postmaster notices; the DeliveryReport carries the transcript",
+    ),
+    # MISCELLANEOUS CONTROLS
+    _p("best_mx_transport", _STR, "", _MISC, ACC, _DELIV + " (when the best MX is this host)"),
+    _p(
+        "config_directory",
+        _STR,
+        "/etc/postfix",
+        _MISC,
+        NA,
+        "pyfix_smtp reads the main.cf text it is given",
+    ),
+    _p("daemon_timeout", Time(min=1), "18000s", _MISC, NA, "a Postfix daemon watchdog"),
+    _p("delay_logging_resolution_limit", Int(min=0, max=6), "2", _MISC, ACC, _LOG),
+    _p(
+        "disable_dns_lookups",
+        _BOOL,
+        "no",
+        _MISC,
+        ACC,
+        _DNS + "; deprecated, see smtp_dns_support_level",
+    ),
+    _p("inet_interfaces", _LIST, "all", _MISC, ACC, _DELIV + " (is the best MX this host?)"),
+    _p(
+        "inet_protocols",
+        List(choices=("all", "ipv4", "ipv6"), min_items=1),
+        "all",
+        _MISC,
+        ACC,
+        _DNS,
+    ),
+    _p("ipc_timeout", Time(min=1), "3600s", _MISC, NA, "Postfix internal IPC"),
+    _p("lmtp_assume_final", _BOOL, "no", _MISC, ACC, _DELIV + " (LMTP only)"),
+    _p("max_idle", Time(min=1), "100s", _MISC, NA, "Postfix daemon process lifetime"),
+    _p("max_use", Int(min=1), "100", _MISC, NA, "Postfix daemon process lifetime"),
+    _p(
+        "process_id",
+        _STR,
+        "",
+        _MISC,
+        NA,
+        "read-only in Postfix (the daemon's PID)",
+        computed_text="read-only",
+    ),
+    _p(
+        "process_name",
+        _STR,
+        "",
+        _MISC,
+        NA,
+        "read-only in Postfix; here the protocol name",
+        computed=_protocol,
+        computed_text="read-only (the protocol: smtp or lmtp)",
+    ),
+    _p("proxy_interfaces", _LIST, "", _MISC, ACC, _DELIV + " (is the best MX this host?)"),
+    _p(
+        "smtp_address_preference", Enum(("ipv6", "ipv4", "any")), "any", _MISC, ACC, _DNS, twin=True
+    ),
+    _p("smtp_bind_address", HostAddress(4), "", _MISC, ACC, "transport drivers", twin=True),
+    _p("smtp_bind_address6", HostAddress(6), "", _MISC, ACC, "transport drivers", twin=True),
+    _p("smtp_helo_name", _NONEMPTY, "$myhostname", _MISC, ACC, _PROTO, twin="lmtp_lhlo_name"),
+    _p(
+        "smtp_host_lookup",
+        List(choices=("dns", "native"), min_items=1),
+        "dns",
+        _MISC,
+        ACC,
+        _DNS,
+        twin=True,
+    ),
+    _p("smtp_randomize_addresses", _BOOL, "yes", _MISC, ACC, _DNS, twin=True),
+    _p("syslog_facility", _NONEMPTY, "mail", _MISC, NA, "pyfix_smtp logs through Python's logging"),
+    _p(
+        "syslog_name",
+        _NONEMPTY,
+        "${multi_instance_name?{$multi_instance_name}:{postfix}}",
+        _MISC,
+        NA,
+        "pyfix_smtp logs through Python's logging",
+    ),
+    _p(
+        "fallback_relay",
+        _LIST,
+        "",
+        _MISC,
+        ACC,
+        _DELIV + "; obsolete, default of smtp_fallback_relay",
+    ),
+    _p(
+        "smtp_fallback_relay",
+        _LIST,
+        "$fallback_relay",
+        _MISC,
+        ACC,
+        _DELIV,
+        twin=True,
+        lmtp_default="",
+    ),
+    _p("smtp_address_verify_target", Enum(("rcpt", "data")), "rcpt", _MISC, ACC, _DELIV, twin=True),
+    _p(
+        "smtp_tcp_port",
+        _STR,
+        "smtp",
+        _MISC,
+        ACC,
+        "destination parsing",
+        twin=True,
+        lmtp_default="24",
+    ),
+    _p(
+        "service_name",
+        _STR,
+        "",
+        _MISC,
+        NA,
+        "read-only in Postfix; here the protocol name",
+        computed=_protocol,
+        computed_text="read-only (the protocol: smtp or lmtp)",
+    ),
+    _p("smtp_bind_address_enforce", _BOOL, "no", _MISC, ACC, "transport drivers", twin=True),
+    # Extras: documented in smtp(8) but missing from the parameter list we were given.
+    _p("smtp_tls_CAfile", _STR, "", _TLS, ACC, _TLSL, twin=True, in_manual=False),
+    _p("smtp_tls_CApath", _STR, "", _TLS, ACC, _TLSL, twin=True, in_manual=False),
+    # Extras: global parameters the SMTP client reads or its defaults refer to.
+    _p(
+        "compatibility_level",
+        CompatLevel(),
+        "3.11",
+        _GLOBAL,
+        IMPL,
+        "selects version-dependent defaults; Postfix's built-in value is 0, a fresh "
+        "Postfix 3.11 main.cf sets 3.11",
+        in_manual=False,
+    ),
+    _p(
+        "myhostname",
+        _NONEMPTY,
+        "",
+        _GLOBAL,
+        IMPL,
+        "as Postfix: gethostname() (no DNS), with .$mydomain appended when it has no dot",
+        computed=_myhostname,
+        computed_text="gethostname() (+ .$mydomain)",
+        in_manual=False,
+    ),
+    _p(
+        "mydomain",
+        _NONEMPTY,
+        "",
+        _GLOBAL,
+        IMPL,
+        "as Postfix: $myhostname minus its first label",
+        computed=_mydomain,
+        computed_text="$myhostname minus first label, else localdomain",
+        in_manual=False,
+    ),
+    _p("soft_bounce", _BOOL, "no", _GLOBAL, ACC, _DELIV, in_manual=False),
+    _p("minimal_backoff_time", Time(min=1), "300s", _GLOBAL, ACC, _DELIV, in_manual=False),
+    _p("queue_run_delay", Time(min=1), "300s", _GLOBAL, ACC, _DELIV, in_manual=False),
+    _p("default_destination_recipient_limit", Int(), "50", _GLOBAL, ACC, _DELIV, in_manual=False),
+    _p(
+        "default_destination_concurrency_limit",
+        Int(),
+        "20",
+        _GLOBAL,
+        NA,
+        "a qmgr(8) setting",
+        in_manual=False,
+    ),
+    _p("default_delivery_status_filter", _TABLES, "", _GLOBAL, ACC, _DELIV, in_manual=False),
+    _p(
+        "propagate_unmatched_extensions",
+        _LIST,
+        "canonical, virtual",
+        _GLOBAL,
+        ACC,
+        _DELIV + " (smtp_generic_maps)",
+        in_manual=False,
+    ),
+)
+
+#: Registry rows by attribute name.
+BY_NAME: Mapping[str, Param] = MappingProxyType({p.name: p for p in PARAMETERS})
