@@ -1,0 +1,72 @@
+"""MX/SRV/address resolution with Postfix's ordering, limits and DNSSEC tracking.
+
+* :mod:`pyfix_smtp.dns.plan` - the sans-IO planner: destinations -> sites ->
+  ordered candidate addresses (a generator that yields queries).
+* :mod:`pyfix_smtp.dns.options` / :mod:`pyfix_smtp.dns.results` - its input
+  options and output values.
+* :mod:`pyfix_smtp.dns.resolve` - resolver adapters over dnspython (sync and
+  asyncio) and the system resolver.
+* :mod:`pyfix_smtp.dns.runner` - :func:`plan_sync` / :func:`plan_async`.
+* :mod:`pyfix_smtp.dns.records` - the query and answer types.
+
+The I/O modules (``resolve``, ``runner``) are imported on first use, so
+importing the planner never imports sockets or asyncio.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from pyfix_smtp.dns.options import AddressPreference, DnsSupport, Family, HostLookup, PlanOptions
+from pyfix_smtp.dns.plan import (
+    AsyncResolver,
+    Nexthop,
+    Resolver,
+    plan,
+    plan_batched,
+    plan_site,
+    plan_site_batched,
+)
+from pyfix_smtp.dns.records import Answer, Query, Rcode
+from pyfix_smtp.dns.results import Candidate, Origin, Plan, Site, Source
+
+if TYPE_CHECKING:
+    from pyfix_smtp.dns.runner import plan_async, plan_sync
+
+__all__ = [
+    "AddressPreference",
+    "Answer",
+    "AsyncResolver",
+    "Candidate",
+    "DnsSupport",
+    "Family",
+    "HostLookup",
+    "Nexthop",
+    "Origin",
+    "Plan",
+    "PlanOptions",
+    "Query",
+    "Rcode",
+    "Resolver",
+    "Site",
+    "Source",
+    "plan",
+    "plan_async",
+    "plan_batched",
+    "plan_site",
+    "plan_site_batched",
+    "plan_sync",
+]
+
+_LAZY = {
+    "plan_async": "pyfix_smtp.dns.runner",
+    "plan_sync": "pyfix_smtp.dns.runner",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pyfix_smtp.dns' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -34,14 +34,31 @@ class Rcode(enum.Enum):
     NOTIMP = "NOTIMP"
     TIMEOUT = "TIMEOUT"  # no answer in time: try again
     BADNAME = "BADNAME"  # the name is not a valid DNS name
+    LOOP = "LOOP"  # too many CNAME indirections (Postfix: "Name server loop")
+    SYSERROR = "SYSERROR"  # local resolver failure (no configuration, EAI_SYSTEM): try again
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """One lookup the planner wants answered: *name* (A-label form) and type."""
+    """One lookup the planner wants answered: *name* (A-label form) and type.
+
+    Attributes:
+        name: the name to look up, A-label form, no trailing dot.
+        rdtype: "MX", "A", "AAAA", "SRV", "TLSA", "TXT", "CNAME", or
+            "ADDRINFO": the system resolver (getaddrinfo), answered with
+            A and AAAA :class:`AddressRecord` values, never authentic
+            (``smtp_host_lookup = native``).
+        dnssec: ask a validating resolver for DNSSEC status (EDNS DO and
+            the AD bit; Postfix ``RES_USE_DNSSEC``). Without it the answer
+            is never authentic.
+        search: apply the resolver's search list to the name (Postfix
+            ``smtp_dns_resolver_options = res_defnames, res_dnsrch``).
+    """
 
     name: str
-    rdtype: str  # "MX", "A", "AAAA", "SRV", "TLSA", "TXT", "CNAME"
+    rdtype: str
+    dnssec: bool = True
+    search: bool = False
 
 
 @dataclass(frozen=True, slots=True)
