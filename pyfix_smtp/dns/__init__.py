@@ -32,16 +32,26 @@ from pyfix_smtp.dns.records import Answer, Query, Rcode
 from pyfix_smtp.dns.results import Candidate, Origin, Plan, Site, Source
 
 if TYPE_CHECKING:
+    from pyfix_smtp.dns.resolve import (
+        AsyncDnsResolver,
+        AsyncNativeResolver,
+        DnsResolver,
+        NativeResolver,
+    )
     from pyfix_smtp.dns.runner import plan_async, plan_sync
 
 __all__ = [
     "AddressPreference",
     "Answer",
+    "AsyncDnsResolver",
+    "AsyncNativeResolver",
     "AsyncResolver",
     "Candidate",
+    "DnsResolver",
     "DnsSupport",
     "Family",
     "HostLookup",
+    "NativeResolver",
     "Nexthop",
     "Origin",
     "Plan",
@@ -60,6 +70,10 @@ __all__ = [
 ]
 
 _LAZY = {
+    "AsyncDnsResolver": "pyfix_smtp.dns.resolve",
+    "AsyncNativeResolver": "pyfix_smtp.dns.resolve",
+    "DnsResolver": "pyfix_smtp.dns.resolve",
+    "NativeResolver": "pyfix_smtp.dns.resolve",
     "plan_async": "pyfix_smtp.dns.runner",
     "plan_sync": "pyfix_smtp.dns.runner",
 }
