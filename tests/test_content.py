@@ -13,6 +13,7 @@ from email.message import EmailMessage
 
 import pytest
 
+from pyfix_smtp.config import Config
 from pyfix_smtp.errors import ConfigError, LocalProtocolError, PyfixError
 from pyfix_smtp.protocol.content import (
     END_OF_DATA,
@@ -274,6 +275,14 @@ def test_options_from_config() -> None:
     assert not EncoderOptions.from_config(
         _Cfg(), server_8bitmime=False, encoding="7bit"
     ).downgrade_8bit
+
+
+def test_options_from_the_real_config() -> None:
+    options = EncoderOptions.from_config(Config(smtp_line_length_limit=0), server_8bitmime=False)
+    assert options.line_length_limit == 0
+    assert options.downgrade_8bit
+    lmtp = Config(protocol="lmtp", lmtp_line_length_limit=500)
+    assert EncoderOptions.from_config(lmtp).line_length_limit == 500
 
 
 @pytest.mark.parametrize(
