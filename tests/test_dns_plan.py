@@ -1372,3 +1372,21 @@ def test_options_interfaces_given_by_caller() -> None:
     assert opts.own_addresses == ips("192.0.2.1", "::1")
     lmtp = PlanOptions.from_config(_Cfg(protocol="lmtp", inet_interfaces=("all",)))
     assert lmtp.own_addresses == frozenset()
+
+
+def test_options_from_the_real_config_class() -> None:
+    from pyfix_smtp.config import Config
+
+    cfg = Config(
+        inet_interfaces="127.0.0.1, [::1]",
+        smtp_address_preference="ipv6",
+        smtp_dns_reply_filter="regexp:{{/ IN A 192\\.0\\.2\\.1$$/ IGNORE}}",
+    )
+    opts = PlanOptions.from_config(cfg)
+    assert opts.smtp_address_preference is AddressPreference.IPV6
+    assert opts.own_addresses == ips("127.0.0.1", "::1")
+    plan, _ = run(BASIC, **{f: getattr(opts, f) for f in ("smtp_dns_reply_filter",)})
+    assert [c.address for c in only(plan).candidates] == ["2001:db8::1", "192.0.2.2"]
+    lmtp = PlanOptions.from_config(Config(protocol="lmtp", lmtp_host_lookup="native"))
+    assert lmtp.protocol == "lmtp"
+    assert lmtp.host_lookup == frozenset({HostLookup.NATIVE})

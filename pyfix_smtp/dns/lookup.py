@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from pyfix_smtp.dns.names import valid_hostaddr, valid_hostname, valid_rr_name
+from pyfix_smtp.dns.names import parse_address, valid_hostaddr, valid_hostname, valid_rr_name
 from pyfix_smtp.dns.ordering import DNS_RR_LIST_LIMIT
 from pyfix_smtp.dns.records import (
     AddressRecord,
@@ -210,8 +210,8 @@ def _check_record(rdtype: str, record: Record) -> DnsStatus:
             return DnsStatus.NULLSRV
         return DnsStatus.OK if valid_rr_name(record.target) else DnsStatus.INVAL
     if rdtype in ("A", "AAAA") and isinstance(record, AddressRecord):
-        want = ":" if rdtype == "AAAA" else "."
-        ok = valid_hostaddr(record.address.split("%", 1)[0]) and want in record.address
+        ip = parse_address(record.address)
+        ok = ip is not None and ip.version == (6 if rdtype == "AAAA" else 4)
         return DnsStatus.OK if ok else DnsStatus.RETRY  # "bad address length"
     if (rdtype == "TLSA" and isinstance(record, TlsaRecord)) or (
         rdtype == "TXT" and isinstance(record, TxtRecord)
