@@ -173,6 +173,11 @@ class ReplyParser:
         self._closed = True
 
     @property
+    def closed(self) -> bool:
+        """True once the server closed the connection (or input was disabled)."""
+        return self._closed
+
+    @property
     def at_eof(self) -> bool:
         """True when no further reply can ever complete (closed, drained)."""
         return self._closed and not self._has_complete_line()

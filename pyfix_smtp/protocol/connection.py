@@ -1,0 +1,1316 @@
+"""``ClientConnection``: the sans-IO SMTP/LMTP client state machine.
+
+Modelled on h11 and on Postfix's smtp(8) (smtp_proto.c ``smtp_helo()``,
+``smtp_loop()``, ``smtp_xfer()``, ``smtp_rset()``, ``smtp_quit()``). The
+machine never touches a socket or a clock:
+
+* feed what the server sends with :meth:`ClientConnection.receive_data`
+  (``b""`` for end of file) or report a timeout with
+  :meth:`~ClientConnection.timed_out`;
+* call :meth:`~ClientConnection.next_event` until it returns
+  :data:`~pyfix_smtp.protocol.events.NEED_DATA`; then write
+  :meth:`~ClientConnection.data_to_send` (commands the machine produced on
+  its own: EHLO after the greeting, the next command when the server does
+  not pipeline, RSET after a rejection, QUIT) and read more;
+* the caller's decisions (STARTTLS, AUTH, a mail transaction, RSET, QUIT)
+  are methods that return the bytes to write now.
+
+PIPELINING follows ``smtp_loop()`` exactly: with a server that offers it,
+XFORWARD, MAIL, every RCPT and DATA go out in one write unless the next
+command plus pending output would exceed 4096 octets (or no I/O happened for
+10 seconds, when the caller passes ``now``); the client then waits for every
+outstanding reply before it continues. DATA is a synchronisation point; the
+content, the final ``.`` and QUIT go in one write. When MAIL, all RCPTs or
+DATA were rejected, the client sends RSET (and QUIT) instead of going on.
+Without PIPELINING the client sends one command at a time.
+
+Any exception leaves the machine in :attr:`State.ERROR`; later calls fail
+fast with :class:`~pyfix_smtp.errors.LocalProtocolError` naming the state.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pyfix_smtp.errors import CommandError, LocalProtocolError
+from pyfix_smtp.protocol.commands import (
+    auth_command,
+    auth_response,
+    envelope_failure,
+    hello_command,
+    mail_command,
+    mime_downgrade_applies,
+    rcpt_command,
+    smtputf8_in_use,
+    xforward_commands,
+)
+from pyfix_smtp.protocol.content import Framing
+from pyfix_smtp.protocol.envelope import Envelope
+from pyfix_smtp.protocol.events import (
+    NEED_DATA,
+    AuthChallenge,
+    AuthResult,
+    Closed,
+    DataReady,
+    Event,
+    Greeting,
+    HelloRejected,
+    LmtpRecipientResult,
+    MailResult,
+    MessageResult,
+    NeedData,
+    ProtocolWarning,
+    RecipientOutcome,
+    RecipientResult,
+    RsetResult,
+    Stage,
+    StartTlsReady,
+    StartTlsRejected,
+    TransactionResult,
+    XforwardResult,
+)
+from pyfix_smtp.protocol.extensions import (
+    EhloDiscard,
+    Extensions,
+    greeting_announces_esmtp,
+    is_pix_greeting,
+    parse_ehlo,
+)
+from pyfix_smtp.protocol.failures import (
+    is_protocol_error_code,
+    lost_failure,
+    reply_failure,
+)
+from pyfix_smtp.protocol.replies import DEFAULT_LINE_LENGTH_LIMIT, ReplyParser
+from pyfix_smtp.status import Failure, Reply
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["PIPELINING_BUFSIZE", "ClientConnection", "ClientOptions", "State"]
+
+#: Postfix PIPELINING_BUFSIZE (VSTREAM_BUFSIZE): the most octets of
+#: unacknowledged commands the client writes before it waits for replies.
+PIPELINING_BUFSIZE = 4096
+#: smtp_loop(): flush and wait when no I/O happened for this long (seconds).
+PIPELINING_IDLE_FLUSH = 10.0
+#: smtp_sasl_glue.c smtp_sasl_authenticate(): give up after this many challenges.
+MAX_AUTH_STEPS = 100
+
+
+class State(enum.Enum):
+    """Where the session is. Caller methods are allowed only in some states."""
+
+    GREETING = "greeting"
+    """Waiting for the server's greeting banner."""
+    HELLO = "hello"
+    """EHLO, HELO or LHLO sent; waiting for the reply."""
+    READY = "ready"
+    """Session open and idle: STARTTLS, AUTH, a transaction, RSET or QUIT may follow."""
+    STARTTLS = "starttls"
+    """STARTTLS sent; waiting for the reply."""
+    TLS_HANDSHAKE = "tls-handshake"
+    """The driver must run the TLS handshake, then call ``tls_established()``."""
+    AUTH = "auth"
+    """An AUTH exchange is in progress."""
+    TRANSACTION = "transaction"
+    """A mail transaction is in progress (commands and replies in flight)."""
+    DATA = "data"
+    """The caller sends the message content with ``send_data()``."""
+    RSET = "rset"
+    """An RSET probe is in flight."""
+    QUIT = "quit"
+    """QUIT sent; waiting for the reply (``smtp_skip_quit_response = no``)."""
+    CLOSED = "closed"
+    """The session is over."""
+    ERROR = "error"
+    """A call raised; the machine is unusable."""
+
+
+# The transition table: (state, trigger) -> next state. Caller methods and
+# server replies both move the machine through it; a missing entry is a
+# LocalProtocolError that names the state (h11 _state.py style).
+_TRANSITIONS: dict[tuple[State, str], State] = {
+    (State.GREETING, "greeting-accepted"): State.HELLO,
+    (State.GREETING, "quit"): State.QUIT,
+    (State.HELLO, "hello-accepted"): State.READY,
+    (State.HELLO, "hello-fallback"): State.HELLO,
+    (State.HELLO, "quit"): State.QUIT,
+    (State.READY, "start_tls"): State.STARTTLS,
+    (State.READY, "start_auth"): State.AUTH,
+    (State.READY, "start_transaction"): State.TRANSACTION,
+    (State.READY, "rset"): State.RSET,
+    (State.READY, "quit"): State.QUIT,
+    (State.STARTTLS, "starttls-accepted"): State.TLS_HANDSHAKE,
+    (State.STARTTLS, "starttls-rejected"): State.READY,
+    (State.TLS_HANDSHAKE, "tls_established"): State.HELLO,
+    (State.AUTH, "send_auth_response"): State.AUTH,
+    (State.AUTH, "cancel_auth"): State.AUTH,
+    (State.AUTH, "auth-challenge"): State.AUTH,
+    (State.AUTH, "auth-done"): State.READY,
+    (State.TRANSACTION, "content"): State.DATA,
+    (State.TRANSACTION, "transaction-done"): State.READY,
+    (State.DATA, "send_data"): State.DATA,
+    (State.DATA, "content-done"): State.TRANSACTION,
+    (State.DATA, "abort_data"): State.CLOSED,
+    (State.RSET, "rset-done"): State.READY,
+    (State.QUIT, "quit-done"): State.CLOSED,
+}
+# Any state may end because the connection did.
+_CLOSING_TRIGGERS = ("lost", "closing")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    """Per-connection settings, by Postfix parameter where there is one.
+
+    Attributes:
+        lmtp: speak LMTP (LHLO, one reply per recipient after the data).
+        helo_name: ``smtp_helo_name`` / ``lmtp_lhlo_name``.
+        peer_name: the server as Postfix names it in texts
+            (``mx.example.com[192.0.2.1]``, ``private/dovecot-lmtp``).
+        always_send_ehlo: ``smtp_always_send_ehlo``.
+        never_send_ehlo: ``smtp_never_send_ehlo``.
+        discard_ehlo_keywords: ``smtp_discard_ehlo_keywords``, or what
+            ``smtp_discard_ehlo_keyword_address_maps`` gave for this server.
+        pix_workarounds: ``smtp_pix_workarounds`` (or the
+            ``smtp_pix_workaround_maps`` result); ``disable_esmtp`` is applied
+            here, ``delay_dotcrlf`` is left to the driver (see
+            :attr:`ClientConnection.pix_delay_dotcrlf`).
+        skip_quit_response: ``smtp_skip_quit_response``.
+        line_length_limit: ``line_length_limit`` (reply lines kept).
+        smtputf8_enable: ``smtputf8_enable`` (UTF-8 kept in reply text).
+        disable_mime_output_conversion: the Postfix parameter of that name.
+        send_dummy_mail_auth: ``smtp_sasl_auth_enable`` and
+            ``smtp_send_dummy_mail_auth`` both on.
+        send_xforward_command: ``smtp_send_xforward_command``.
+        quote_rfc821_envelope: ``smtp_quote_rfc821_envelope``.
+        tls_block_early_mail_reply: ``smtp_tls_block_early_mail_reply``.
+        tls_wrappermode: ``smtp_tls_wrappermode``: TLS from the first byte.
+        chunking: use BDAT (RFC 3030) when the server offers CHUNKING and
+            PIPELINING (beyond Postfix, which never uses BDAT).
+        myhostname: ``myhostname``, for the greeting's ESMTP word check.
+    """
+
+    lmtp: bool = False
+    helo_name: str = "localhost"
+    peer_name: str = "unknown"
+    always_send_ehlo: bool = True
+    never_send_ehlo: bool = False
+    discard_ehlo_keywords: EhloDiscard = field(default_factory=EhloDiscard)
+    pix_workarounds: frozenset[str] = frozenset({"disable_esmtp", "delay_dotcrlf"})
+    skip_quit_response: bool = True
+    line_length_limit: int = DEFAULT_LINE_LENGTH_LIMIT
+    smtputf8_enable: bool = True
+    disable_mime_output_conversion: bool = False
+    send_dummy_mail_auth: bool = False
+    send_xforward_command: bool = False
+    quote_rfc821_envelope: bool = True
+    tls_block_early_mail_reply: bool = False
+    tls_wrappermode: bool = False
+    chunking: bool = False
+    myhostname: str | None = None
+
+    def __post_init__(self) -> None:
+        hello_command("LHLO" if self.lmtp else "EHLO", self.helo_name)  # validates the name
+        if "\r" in self.peer_name or "\n" in self.peer_name:
+            raise CommandError("peer_name", self.peer_name, "must not contain CR or LF")
+        unknown = self.pix_workarounds - {"disable_esmtp", "delay_dotcrlf"}
+        if unknown:
+            raise CommandError("pix_workarounds", sorted(unknown), "unknown PIX workaround")
+        if self.line_length_limit < 1:
+            raise CommandError("line_length_limit", self.line_length_limit, "must be positive")
+
+
+class _S(enum.IntEnum):
+    """Sender/receiver stages of one transaction (smtp_proto.c SMTP_STATE_*)."""
+
+    XFORWARD_NAME_ADDR = 0
+    XFORWARD_PROTO_HELO = 1
+    MAIL = 2
+    RCPT = 3
+    DATA = 4
+    DOT = 5
+    ABORT = 6
+    QUIT = 8
+    LAST = 9
+
+
+_STAGE_OF = {
+    _S.XFORWARD_NAME_ADDR: Stage.XFORWARD_NAME_ADDR,
+    _S.XFORWARD_PROTO_HELO: Stage.XFORWARD_PROTO_HELO,
+    _S.MAIL: Stage.MAIL,
+    _S.RCPT: Stage.RCPT,
+    _S.DATA: Stage.DATA,
+    _S.DOT: Stage.DOT,
+    _S.ABORT: Stage.ABORT,
+    _S.QUIT: Stage.QUIT,
+}
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A command that was written and whose reply is awaited."""
+
+    stage: Stage
+    rcpt: int = -1
+
+
+@dataclass(slots=True)
+class _Transaction:
+    """Sender and receiver bookkeeping for one message (smtp_loop() locals)."""
+
+    envelope: Envelope
+    keep: bool
+    bdat: bool
+    downgrade: bool
+    xforward: tuple[bytes | None, bytes | None]
+    mail: bytes
+    rcpts: list[bytes]
+    send_state: _S
+    send_rcpt: int = 0
+    cmd: bytes | None = None
+    next_state: _S = _S.LAST
+    next_rcpt: int = 0
+    waiting: bool = False  # the sender waits for every outstanding reply
+    content_pending: bool = False  # the sender waits for the caller's content
+    content_done: bool = False
+    mail_from_rejected: bool = False
+    early_reply: bool = False
+    nrcpt: int = 0  # accepted recipients; -1 after DATA was rejected
+    survivors: list[int] = field(default_factory=list)
+    recv_done: int = 0
+    data_reply: Reply | None = None
+    bdat_failed: bool = False
+    bdat_aborted: bool = False  # a chunk failed before the last: RSET instead
+    quit_reply: Reply | None = None
+    tail: bytes = b"\r\n"
+    outcomes: dict[int, RecipientOutcome] = field(default_factory=dict)
+    result_sent: bool = False
+    quit_sent: bool = False
+
+
+class ClientConnection:
+    """One SMTP or LMTP client session, without I/O.
+
+    Typical use (see docs/protocol.md for a complete session)::
+
+        conn = ClientConnection(ClientOptions(helo_name="client.example"))
+        while True:
+            event = conn.next_event()
+            if event is NEED_DATA:
+                sock.sendall(conn.data_to_send())
+                conn.receive_data(sock.recv(65536))
+            elif isinstance(event, Extensions):
+                sock.sendall(conn.start_transaction(envelope))
+            ...
+    """
+
+    def __init__(self, options: ClientOptions | None = None) -> None:
+        self.options = options or ClientOptions()
+        self._state = State.GREETING
+        self._parser = ReplyParser(
+            line_length_limit=self.options.line_length_limit, utf8=self.options.smtputf8_enable
+        )
+        self._events: deque[Event] = deque()
+        self._out: list[bytes] = []
+        self._out_len = 0
+        self._pending: deque[_Pending] = deque([_Pending(Stage.GREETING)])
+        self._txn: _Transaction | None = None
+        self._extensions: Extensions | None = None
+        self._tls_active = self.options.tls_wrappermode
+        self._esmtp = True
+        self._pix_delay_dotcrlf = False
+        self._hello_stage = Stage.LHLO if self.options.lmtp else Stage.EHLO
+        self._closing_reply: Reply | None = None  # a 421 was received
+        self._closed_event: Closed | None = None
+        self._protocol_error = False
+        self._rset_rejected = False
+        self._authenticated = False
+        self._auth_steps = 0
+        self._auth_deferred: bytes | None = None
+        self._auth_error: str | None = None
+        self._last_io: float | None = None
+        self._now: float | None = None
+
+    # ------------------------------------------------------------------
+    # Introspection
+
+    @property
+    def state(self) -> State:
+        """The current :class:`State`."""
+        return self._state
+
+    @property
+    def extensions(self) -> Extensions | None:
+        """What the server announced in the last successful hello (reset by STARTTLS)."""
+        return self._extensions
+
+    @property
+    def tls_active(self) -> bool:
+        """True once TLS protects the session (after STARTTLS or in wrapper mode)."""
+        return self._tls_active
+
+    @property
+    def authenticated(self) -> bool:
+        """True after a successful AUTH."""
+        return self._authenticated
+
+    @property
+    def protocol_error(self) -> bool:
+        """The server broke the protocol (garbage lines, odd codes): do not cache the session."""
+        return self._protocol_error
+
+    @property
+    def pix_delay_dotcrlf(self) -> bool:
+        """Postfix PIX ``delay_dotcrlf`` applies: the driver may delay the final ``.``."""
+        return self._pix_delay_dotcrlf
+
+    @property
+    def reusable(self) -> bool:
+        """The session can carry another transaction (Postfix would cache it)."""
+        return (
+            self._state is State.READY
+            and not self._protocol_error
+            and not self._rset_rejected
+            and self._closing_reply is None
+        )
+
+    @property
+    def stage(self) -> Stage | None:
+        """The stage whose reply (or content) the machine waits for, if any."""
+        if self._state is State.DATA:
+            return Stage.CONTENT
+        if self._state is State.TLS_HANDSHAKE:
+            return Stage.STARTTLS
+        if self._pending:
+            return self._pending[0].stage
+        return None
+
+    @property
+    def timeout_parameter(self) -> str | None:
+        """The Postfix timeout parameter for the current wait (``smtp_rcpt_timeout`` ...).
+
+        ``None`` when nothing is awaited (idle session). Drivers own the
+        clocks; read the value from the configuration by this name.
+        """
+        stage = self.stage
+        return None if stage is None else stage.timeout_parameter
+
+    # ------------------------------------------------------------------
+    # Plumbing
+
+    def _goto(self, trigger: str) -> None:
+        if trigger in _CLOSING_TRIGGERS:
+            self._state = State.CLOSED
+            return
+        try:
+            self._state = _TRANSITIONS[(self._state, trigger)]
+        except KeyError:
+            raise LocalProtocolError(
+                f"cannot {trigger} in state {self._state.name}", state=self._state.name
+            ) from None
+
+    def _check(self, action: str) -> None:
+        if self._state is State.ERROR:
+            raise LocalProtocolError(f"{action}() after an earlier error", state=self._state.name)
+        if (self._state, action) not in _TRANSITIONS:
+            allowed = sorted(s.name for (s, a) in _TRANSITIONS if a == action)
+            raise LocalProtocolError(
+                f"{action}() is not allowed in state {self._state.name} "
+                f"(allowed in {', '.join(allowed)})",
+                state=self._state.name,
+            )
+
+    def _guarded(self, action: str, body: Callable[[], bytes]) -> bytes:
+        self._check(action)
+        try:
+            return body()
+        except BaseException:
+            self._state = State.ERROR
+            raise
+
+    def _write(self, data: bytes) -> None:
+        self._out.append(data)
+        self._out_len += len(data)
+
+    def data_to_send(self) -> bytes:
+        """Bytes the machine produced on its own; write them before reading again."""
+        if not self._out:
+            return b""
+        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out.clear()
+        self._out_len = 0
+        return data
+
+    def _send_now(self) -> bytes:
+        return self.data_to_send()
+
+    # ------------------------------------------------------------------
+    # Input
+
+    def receive_data(self, data: bytes, now: float | None = None) -> None:
+        """Feed bytes received from the server; ``b""`` means end of file.
+
+        Args:
+            data: the bytes, split anywhere.
+            now: the current time (any monotonic clock, seconds), when the
+                driver wants Postfix's 10-second pipelining flush rule.
+        """
+        if self._state is State.ERROR:
+            raise LocalProtocolError("receive_data() after an earlier error", state="ERROR")
+        if now is not None:
+            self._last_io = now
+            self._now = now
+        if self._state is State.CLOSED:
+            return
+        if self._state is State.TLS_HANDSHAKE and data:
+            self._state = State.ERROR
+            raise LocalProtocolError(
+                "receive_data() during the TLS handshake: feed decrypted bytes "
+                "only after tls_established()",
+                state=State.TLS_HANDSHAKE.name,
+            )
+        if data:
+            self._parser.feed(data)
+        else:
+            self._parser.feed_eof()
+
+    def timed_out(self) -> None:
+        """Report that the driver's timeout for :attr:`timeout_parameter` expired."""
+        if self._state in (State.CLOSED, State.ERROR):
+            return
+        self._lost(timed_out=True)
+
+    # ------------------------------------------------------------------
+    # Events
+
+    def next_event(self) -> Event | NeedData:
+        """Return the next event, or :data:`NEED_DATA` when input is needed.
+
+        After :class:`Closed`, the same Closed event is returned again.
+        """
+        if self._state is State.ERROR:
+            raise LocalProtocolError("next_event() after an earlier error", state="ERROR")
+        try:
+            while not self._events:
+                if self._closed_event is not None:
+                    return self._closed_event
+                if not self._step():
+                    return NEED_DATA
+            return self._events.popleft()
+        except BaseException:
+            self._state = State.ERROR
+            raise
+
+    def _emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    def _step(self) -> bool:
+        """Process one reply or one end of file; False when input is needed."""
+        parser = self._parser
+        state = self._state
+        if state is State.DATA:
+            # Replies are read after the content, except when the connection
+            # broke meanwhile: then a premature reply may explain why
+            # (smtp_loop() LOST_CONNECTION_INSIDE_DATA).
+            if parser.closed:
+                reply = parser.next_reply()
+                self._drain_warnings()
+                if reply is not None:
+                    self._premature_reply(reply)
+                    return True
+                self._lost()
+                return True
+            return False
+        if not self._pending:
+            if parser.at_eof:
+                self._lost()
+                return True
+            return False
+        reply = parser.next_reply()
+        self._drain_warnings()
+        if reply is None:
+            if parser.at_eof:
+                self._lost()
+                return True
+            return False
+        if reply.malformed:
+            self._protocol_error = True  # smtp_chat.c: DONT_CACHE_THIS_SESSION
+        pending = self._pending.popleft()
+        if reply.code == 421:
+            self._closing_reply = reply  # RFC 5321 §3.8: the server closes now
+        self._dispatch(pending, reply)
+        if self._closing_reply is not None and self._state not in (State.CLOSED, State.ERROR):
+            self._after_421()
+        return True
+
+    def _drain_warnings(self) -> None:
+        if self._parser.warnings:
+            for text in self._parser.warnings:
+                self._emit(ProtocolWarning(text))
+            self._parser.warnings.clear()
+
+    def _dispatch(self, pending: _Pending, reply: Reply) -> None:
+        stage = pending.stage
+        if stage is Stage.GREETING:
+            self._on_greeting(reply)
+        elif stage in (Stage.EHLO, Stage.HELO, Stage.LHLO):
+            self._on_hello(stage, reply)
+        elif stage is Stage.STARTTLS:
+            self._on_starttls(reply)
+        elif stage is Stage.AUTH:
+            self._on_auth(reply)
+        elif stage is Stage.RSET:
+            self._emit(RsetResult(reply, stage))
+            if reply.code // 100 != 2:
+                self._rset_rejected = True  # smtp_proto.c CANT_RSET_THIS_SESSION
+            self._goto("rset-done")
+        elif stage is Stage.QUIT and self._txn is None:
+            self._close(Closed(reply=reply))
+        else:
+            self._on_transaction_reply(pending, reply)
+
+    # ------------------------------------------------------------------
+    # Session start: greeting and hello (smtp_helo())
+
+    def _on_greeting(self, reply: Reply) -> None:
+        opts = self.options
+        pix = is_pix_greeting(reply)
+        if reply.code // 100 != 2:
+            self._emit(Greeting(reply, esmtp=False, pix=pix))
+            self._quit_after_failure()
+            return
+        if opts.lmtp:
+            esmtp = True
+        else:
+            esmtp = greeting_announces_esmtp(reply, myhostname=opts.myhostname)
+            if pix and opts.pix_workarounds:
+                self._pix_delay_dotcrlf = "delay_dotcrlf" in opts.pix_workarounds
+            pix_no_esmtp = pix and "disable_esmtp" in opts.pix_workarounds
+            if opts.always_send_ehlo and not pix_no_esmtp:
+                esmtp = True
+            if opts.never_send_ehlo or pix_no_esmtp:
+                esmtp = False
+        self._esmtp = esmtp
+        self._emit(Greeting(reply, esmtp=esmtp, pix=pix))
+        self._goto("greeting-accepted")
+        self._send_hello()
+
+    def _send_hello(self) -> None:
+        stage = Stage.LHLO if self.options.lmtp else Stage.EHLO if self._esmtp else Stage.HELO
+        self._hello_stage = stage
+        self._write(hello_command(stage.value, self.options.helo_name))
+        self._pending.append(_Pending(stage))
+
+    def _on_hello(self, stage: Stage, reply: Reply) -> None:
+        if reply.code // 100 == 2:
+            if stage is Stage.HELO:
+                ext = Extensions("HELO", reply)
+            else:
+                ext = parse_ehlo(
+                    reply,
+                    command=stage.value,
+                    discard=self.options.discard_ehlo_keywords,
+                    tls_active=self._tls_active,
+                )
+                for text in ext.warnings:
+                    self._emit(ProtocolWarning(text))
+            self._extensions = ext
+            self._emit(ext)
+            self._goto("hello-accepted")
+            return
+        if stage is Stage.EHLO and reply.code != 421:
+            # smtp_helo(): fall back to HELO unless the server said 421.
+            self._emit(HelloRejected(reply, stage, fallback=True))
+            self._goto("hello-fallback")
+            self._esmtp = False
+            self._send_hello()
+            return
+        self._emit(HelloRejected(reply, stage, fallback=False))
+        self._quit_after_failure()
+
+    def _quit_after_failure(self) -> None:
+        # smtp_connect.c: after smtp_helo() fails, smtp_quit() unless the
+        # stream is broken; never after 421 (the server is closing).
+        if self._closing_reply is not None:
+            return  # _after_421() closes the session
+        self._goto("quit")
+        self._send_quit()
+
+    def _send_quit(self) -> None:
+        self._write(b"QUIT\r\n")
+        if self.options.skip_quit_response:
+            self._goto("quit-done")
+            self._close(Closed())
+        else:
+            self._pending.append(_Pending(Stage.QUIT))
+
+    def _close(self, event: Closed) -> None:
+        self._state = State.CLOSED
+        self._pending.clear()
+        self._closed_event = event
+        self._emit(event)
+
+    # ------------------------------------------------------------------
+    # STARTTLS
+
+    def start_tls(self) -> bytes:
+        """Send STARTTLS (the server must have announced it)."""
+
+        def body() -> bytes:
+            if self._tls_active:
+                raise LocalProtocolError("TLS is already active", state=self._state.name)
+            if self._extensions is None or not self._extensions.starttls:
+                raise LocalProtocolError(
+                    "the server did not announce STARTTLS", state=self._state.name
+                )
+            self._goto("start_tls")
+            self._write(b"STARTTLS\r\n")
+            self._pending.append(_Pending(Stage.STARTTLS))
+            return self._send_now()
+
+        return self._guarded("start_tls", body)
+
+    def _on_starttls(self, reply: Reply) -> None:
+        if reply.code // 100 == 2:
+            # Plaintext that arrived after the 220 must never be read as a
+            # reply (CVE-2011-0411); Postfix purges its buffers around the
+            # handshake (smtp_start_tls()).
+            dropped = self._parser.discard_buffered()
+            if dropped:
+                self._emit(
+                    ProtocolWarning(
+                        f"discarding {dropped} octets of plaintext received after the "
+                        "STARTTLS reply (possible response injection)"
+                    )
+                )
+            self._emit(StartTlsReady(reply, dropped))
+            self._goto("starttls-accepted")
+            return
+        # smtp_helo(): a refused STARTTLS clears the feature; plaintext goes on.
+        if self._extensions is not None:
+            self._extensions = self._extensions.without_starttls()
+        self._emit(StartTlsRejected(reply))
+        self._goto("starttls-rejected")
+
+    def tls_established(self) -> bytes:
+        """The driver finished the TLS handshake: send EHLO (LHLO) again.
+
+        The extensions of the plaintext session are forgotten (RFC 3207 §4.2).
+        """
+
+        def body() -> bytes:
+            self._goto("tls_established")
+            self._tls_active = True
+            self._extensions = None
+            self._authenticated = False
+            self._esmtp = True  # smtp_helo(): after STARTTLS always EHLO
+            self._send_hello()
+            return self._send_now()
+
+        return self._guarded("tls_established", body)
+
+    # ------------------------------------------------------------------
+    # AUTH (wire exchange only; mechanisms live in pyfix_smtp.sasl)
+
+    def start_auth(self, mechanism: str, initial_response: bytes | None = None) -> bytes:
+        """Send ``AUTH mechanism [initial-response]`` (RFC 4954).
+
+        The initial response is base64-encoded here; when the command would
+        exceed 512 octets it is sent after the server's empty challenge, as
+        Postfix does.
+        """
+
+        def body() -> bytes:
+            command, deferred = auth_command(mechanism, initial_response)
+            self._goto("start_auth")
+            self._auth_steps = 0
+            self._auth_deferred = deferred
+            self._auth_error = None
+            self._write(command)
+            self._pending.append(_Pending(Stage.AUTH))
+            return self._send_now()
+
+        return self._guarded("start_auth", body)
+
+    def send_auth_response(self, data: bytes) -> bytes:
+        """Answer the last :class:`AuthChallenge` with *data* (base64-encoded here)."""
+
+        def body() -> bytes:
+            if self._pending:
+                raise LocalProtocolError("no challenge to answer yet", state=self._state.name)
+            self._goto("send_auth_response")
+            self._write(auth_response(data))
+            self._pending.append(_Pending(Stage.AUTH))
+            return self._send_now()
+
+        return self._guarded("send_auth_response", body)
+
+    def cancel_auth(self) -> bytes:
+        """Cancel the AUTH exchange with ``*`` (RFC 4954 §4); the server answers 501."""
+
+        def body() -> bytes:
+            if self._pending:
+                raise LocalProtocolError("no challenge to answer yet", state=self._state.name)
+            self._goto("cancel_auth")
+            self._write(b"*\r\n")
+            self._pending.append(_Pending(Stage.AUTH))
+            return self._send_now()
+
+        return self._guarded("cancel_auth", body)
+
+    def _on_auth(self, reply: Reply) -> None:
+        if reply.code // 100 == 3 and self._auth_error is None:
+            self._auth_steps += 1
+            text = reply.wire_lines[-1][4:] if reply.wire_lines else " ".join(reply.lines)
+            if self._auth_deferred is not None:
+                deferred, self._auth_deferred = self._auth_deferred, None
+                if text.strip():
+                    # smtp_sasl_authenticate(): both sides want to go first.
+                    self._auth_error = "non-empty initial challenge from server"
+                    self._write(b"*\r\n")
+                else:
+                    self._write(deferred)
+                self._pending.append(_Pending(Stage.AUTH))
+                self._goto("auth-challenge")
+                return
+            if self._auth_steps > MAX_AUTH_STEPS:
+                self._auth_error = "authentication protocol loop with server"
+                self._write(b"*\r\n")
+                self._pending.append(_Pending(Stage.AUTH))
+                self._goto("auth-challenge")
+                return
+            try:
+                challenge: bytes | None = base64.b64decode(text.strip(), validate=True)
+            except (binascii.Error, ValueError):
+                challenge = None
+            self._emit(AuthChallenge(reply, challenge, text, self._auth_steps))
+            self._goto("auth-challenge")
+            return
+        self._authenticated = self._auth_error is None and reply.code // 100 == 2
+        self._emit(AuthResult(reply, self._auth_error))
+        self._auth_error = None
+        self._goto("auth-done")
+
+    # ------------------------------------------------------------------
+    # RSET probe and QUIT
+
+    def rset(self) -> bytes:
+        """Send an RSET probe (Postfix smtp_rset(), before reusing a cached session)."""
+
+        def body() -> bytes:
+            self._goto("rset")
+            self._write(b"RSET\r\n")
+            self._pending.append(_Pending(Stage.RSET))
+            return self._send_now()
+
+        return self._guarded("rset", body)
+
+    def quit(self) -> bytes:
+        """Send QUIT and end the session (smtp_quit()).
+
+        With ``smtp_skip_quit_response`` (the default) the session is closed
+        at once; write the returned bytes and close the stream.
+        """
+
+        def body() -> bytes:
+            self._goto("quit")
+            self._send_quit()
+            return self._send_now()
+
+        return self._guarded("quit", body)
+
+    # ------------------------------------------------------------------
+    # The mail transaction (smtp_xfer(), smtp_loop())
+
+    def start_transaction(
+        self, envelope: Envelope, *, keep_session: bool = False, now: float | None = None
+    ) -> bytes:
+        """Start sending *envelope*; return the first write (XFORWARD/MAIL/RCPT/DATA).
+
+        Args:
+            envelope: sender, recipients and DSN/SIZE/... parameters.
+            keep_session: the session will be reused (cached): end with the
+                end-of-data reply instead of QUIT.
+            now: the current time, for the 10-second pipelining flush rule.
+
+        A message the server cannot take (larger than its SIZE, SMTPUTF8
+        required but not offered) is failed locally without any command;
+        the session stays usable (Postfix then closes it without QUIT or
+        caches it).
+        """
+        self._check("start_transaction")
+        ext = self._extensions
+        if ext is None:  # pragma: no cover - READY implies a hello
+            raise LocalProtocolError("no hello reply yet", state=self._state.name)
+        opts = self.options
+        # Build every command first: bad input raises before anything changes.
+        utf8 = smtputf8_in_use(envelope, ext)
+        xforward: tuple[bytes | None, bytes | None] = (None, None)
+        if opts.send_xforward_command and envelope.xforward is not None:
+            xforward = xforward_commands(envelope.xforward, ext)
+        mail = mail_command(
+            envelope,
+            ext,
+            disable_mime_output_conversion=opts.disable_mime_output_conversion,
+            send_dummy_mail_auth=opts.send_dummy_mail_auth,
+            quote_rfc821_envelope=opts.quote_rfc821_envelope,
+        )
+        rcpts = [
+            rcpt_command(r, ext, smtputf8=utf8, quote_rfc821_envelope=opts.quote_rfc821_envelope)
+            for r in envelope.recipients
+        ]
+
+        def body() -> bytes:
+            if now is not None:
+                self._now = now
+            failure = envelope_failure(envelope, ext, server=opts.peer_name)
+            if failure is not None:
+                self._emit(
+                    TransactionResult(
+                        tuple(
+                            RecipientOutcome(i, r, False, Stage.MAIL, None, failure)
+                            for i, r in enumerate(envelope.recipients)
+                        )
+                    )
+                )
+                return b""
+            self._goto("start_transaction")
+            if xforward[0] is not None:
+                first = _S.XFORWARD_NAME_ADDR
+            elif xforward[1] is not None:
+                first = _S.XFORWARD_PROTO_HELO
+            else:
+                first = _S.MAIL
+            txn = _Transaction(
+                envelope=envelope,
+                keep=keep_session,
+                bdat=opts.chunking and ext.chunking and ext.pipelining,
+                downgrade=mime_downgrade_applies(
+                    envelope,
+                    ext,
+                    disable_mime_output_conversion=opts.disable_mime_output_conversion,
+                ),
+                xforward=xforward,
+                mail=mail,
+                rcpts=rcpts,
+                send_state=first,
+            )
+            if opts.tls_block_early_mail_reply and self._tls_active and self._parser.buffered > 0:
+                # CVE-2009-3555: a reply before our MAIL command.
+                txn.early_reply = True
+            self._txn = txn
+            self._run_sender()
+            return self._send_now()
+
+        return self._guarded("start_transaction", body)
+
+    def _build(self, t: _Transaction) -> tuple[bytes | None, _S, int]:
+        """Build the command for the sender's state (smtp_loop() first switch)."""
+        state = t.send_state
+        n = len(t.rcpts)
+        if state is _S.XFORWARD_NAME_ADDR:
+            nxt = _S.XFORWARD_PROTO_HELO if t.xforward[1] is not None else _S.MAIL
+            return t.xforward[0], nxt, t.send_rcpt
+        if state is _S.XFORWARD_PROTO_HELO:
+            return t.xforward[1], _S.MAIL, t.send_rcpt
+        if state is _S.MAIL:
+            return t.mail, _S.RCPT, 0
+        if state is _S.RCPT:
+            nxt_rcpt = t.send_rcpt + 1
+            return t.rcpts[t.send_rcpt], (_S.DATA if nxt_rcpt == n else _S.RCPT), nxt_rcpt
+        end_state = _S.LAST if t.keep else _S.QUIT
+        if state is _S.DATA:
+            if t.bdat:
+                return None, end_state, 0
+            return b"DATA\r\n", _S.DOT, 0
+        if state is _S.DOT:
+            return b".\r\n", end_state, 0
+        if state is _S.ABORT:
+            return b"RSET\r\n", end_state, 0
+        if state is _S.QUIT:
+            return b"QUIT\r\n", _S.LAST, 0
+        return None, _S.LAST, 0
+
+    def _must_wait(self, t: _Transaction) -> bool:
+        """smtp_loop(): must the sender wait for the receiver before sending?"""
+        state = t.send_state
+        if state in (_S.DOT, _S.LAST) or (state is _S.DATA and t.bdat):
+            return True  # SENDER_IN_WAIT_STATE (BDAT: content is a sync point)
+        if not self._pending:
+            return False
+        ext = self._extensions
+        if ext is None or not ext.pipelining:
+            return True
+        # CHECK_PIPELINING_BUFSIZE: QUIT right after the end of data is exempt.
+        exempt = state is _S.QUIT and t.content_done
+        if not exempt and len(t.cmd or b"") + self._out_len > PIPELINING_BUFSIZE:
+            return True
+        return (
+            self._now is not None
+            and self._last_io is not None
+            and self._now - self._last_io > PIPELINING_IDLE_FLUSH
+        )
+
+    def _course_correct(self, t: _Transaction) -> None:
+        """After the receiver caught up: RSET when MAIL, all RCPTs or DATA failed."""
+        if (
+            (t.send_state is _S.RCPT and t.mail_from_rejected)
+            or (t.send_state is _S.DATA and t.nrcpt == 0)
+            or (t.send_state is _S.DOT and t.nrcpt < 0)
+        ):
+            t.send_state = _S.ABORT
+            t.cmd = b"RSET\r\n"
+            t.next_state = _S.LAST if t.keep else _S.QUIT
+            t.send_rcpt = t.next_rcpt = 0
+
+    def _run_sender(self) -> None:
+        """Advance the sender loop until it has to wait (smtp_loop())."""
+        t = self._txn
+        while t is not None and self._txn is t and self._closing_reply is None:
+            if t.content_pending:
+                if not t.content_done:
+                    return
+                t.content_pending = False
+                self._content_sent(t)
+            elif t.waiting:
+                if self._pending:
+                    return
+                t.waiting = False
+                self._course_correct(t)
+                if not self._send_step(t):
+                    return
+            else:
+                t.cmd, t.next_state, t.next_rcpt = self._build(t)
+                if self._must_wait(t):
+                    if self._pending:
+                        t.waiting = True
+                        return
+                    self._course_correct(t)
+                if not self._send_step(t):
+                    return
+            t.send_state = t.next_state
+            t.send_rcpt = t.next_rcpt
+
+    def _send_step(self, t: _Transaction) -> bool:
+        """Send the built command; False when the loop must stop here."""
+        state = t.send_state
+        if state is _S.LAST:
+            self._finish_transaction(t)
+            return False
+        if (state is _S.DOT or (state is _S.DATA and t.bdat)) and t.nrcpt > 0:
+            # smtp_loop(): the server accepted DATA (or, with BDAT, at least
+            # one recipient): the caller sends the content now.
+            t.content_pending = True
+            self._emit(
+                DataReady(
+                    t.data_reply,
+                    Framing.BDAT if t.bdat else Framing.DATA,
+                    t.downgrade,
+                    tuple(t.survivors),
+                )
+            )
+            self._goto("content")
+            return False
+        cmd = t.cmd
+        if cmd is not None:
+            self._write(cmd)
+            if state is _S.QUIT:
+                t.quit_sent = True
+                if not self.options.skip_quit_response:
+                    self._pending.append(_Pending(Stage.QUIT))
+            elif state is _S.DOT:
+                # "." without content (no recipient accepted, RFC 2920 §3.1).
+                self._pending.append(_Pending(Stage.DOT))
+            else:
+                self._pending.append(_Pending(_STAGE_OF[state], t.send_rcpt))
+        return True
+
+    def _content_sent(self, t: _Transaction) -> None:
+        """The caller's final chunk (with "." or BDAT LAST) went out."""
+        if t.bdat_aborted:
+            # RFC 3030 §2: no BDAT after a failed one; reset the transaction.
+            self._write(b"RSET\r\n")
+            self._pending.append(_Pending(Stage.ABORT))
+            return
+        if t.bdat:
+            stage = Stage.BDAT_LAST
+            replies = 1 if t.bdat_failed else max(t.nrcpt, 1) if self.options.lmtp else 1
+        else:
+            stage = Stage.DOT
+            replies = max(t.nrcpt, 1) if self.options.lmtp else 1
+        for _ in range(replies):
+            self._pending.append(_Pending(stage))
+
+    def send_data(self, chunk: bytes, *, final: bool = False) -> bytes:
+        """Send one piece of encoded content; return the bytes to write.
+
+        With DATA framing, pass the output of
+        :func:`~pyfix_smtp.protocol.content.encode_data` (already
+        dot-stuffed; the last chunk ends with ``.`` CRLF) and mark the last
+        one ``final=True``: the return value then also carries QUIT when the
+        server pipelines, so content, ``.`` and QUIT leave in one write. With
+        BDAT framing pass raw chunks (``encode_bdat``); each is prefixed with
+        its ``BDAT`` command here.
+        """
+
+        def body() -> bytes:
+            t = self._txn
+            assert t is not None
+            if t.bdat:
+                out = self._bdat_chunk(t, chunk, final)
+            else:
+                self._check_end_of_data(t, chunk, final)
+                out = chunk
+            if not final:
+                return out
+            t.content_done = True
+            self._goto("content-done")
+            self._run_sender()
+            tail = self._send_now()
+            return out + tail if tail else out
+
+        self._check("send_data")
+        if not isinstance(chunk, bytes):
+            raise TypeError(f"send_data() needs bytes, not {type(chunk).__name__}")
+        return self._guarded("send_data", body)
+
+    def _check_end_of_data(self, t: _Transaction, chunk: bytes, final: bool) -> None:
+        tail = chunk[-5:] if len(chunk) >= 5 else (t.tail + chunk)[-5:]
+        t.tail = tail
+        if final and tail != b"\r\n.\r\n":
+            raise LocalProtocolError(
+                "the final chunk must end the content with CRLF . CRLF "
+                "(use pyfix_smtp.protocol.content.encode_data)",
+                state=self._state.name,
+            )
+
+    def _bdat_chunk(self, t: _Transaction, chunk: bytes, final: bool) -> bytes:
+        if t.bdat_failed:
+            # RFC 3030 §2: after a failed BDAT no more chunks; reset instead.
+            t.bdat_aborted = final or t.bdat_aborted
+            return b""
+        if final:
+            return b"BDAT %d LAST\r\n" % len(chunk) + chunk
+        if not chunk:
+            return b""
+        self._pending.append(_Pending(Stage.BDAT))
+        return b"BDAT %d\r\n" % len(chunk) + chunk
+
+    def abort_data(self, failure: Failure) -> None:
+        """Give up in the middle of the content (e.g. a MIME conversion error).
+
+        Every accepted recipient fails with *failure*; the session cannot
+        continue (Postfix drops the connection without ending the data), so
+        close the stream without writing anything more.
+        """
+
+        def body() -> bytes:
+            t = self._txn
+            assert t is not None
+            for idx in t.survivors:
+                self._settle(t, idx, False, Stage.CONTENT, None, failure)
+            self._txn = None
+            self._goto("abort_data")
+            self._close(Closed())
+            return b""
+
+        self._guarded("abort_data", body)
+
+    # -- receiving transaction replies ----------------------------------
+
+    def _on_transaction_reply(self, pending: _Pending, reply: Reply) -> None:
+        t = self._txn
+        if t is None:  # pragma: no cover - only transaction stages get here
+            raise LocalProtocolError(f"unexpected reply for {pending.stage.name}")
+        stage = pending.stage
+        ok = reply.code // 100 == 2
+        if stage in (Stage.XFORWARD_NAME_ADDR, Stage.XFORWARD_PROTO_HELO):
+            self._emit(XforwardResult(reply, stage))
+        elif stage is Stage.MAIL:
+            self._emit(MailResult(reply))
+            if not ok:
+                self._fail_all(t, reply, stage)
+                t.mail_from_rejected = True
+            if t.early_reply:
+                # smtp_loop(): CVE-2009-3555 detection.
+                if not t.mail_from_rejected:
+                    failure = Failure("4.7.0", "unexpected server message")
+                    for idx in range(len(t.rcpts)):
+                        self._settle(t, idx, False, Stage.MAIL, None, failure)
+                self._emit(
+                    ProtocolWarning(
+                        f"server {self.options.peer_name} violates "
+                        "smtp_tls_block_early_mail_reply policy"
+                    )
+                )
+                self._protocol_error = True
+                t.mail_from_rejected = True
+        elif stage is Stage.RCPT:
+            if not t.mail_from_rejected:
+                recipient = t.envelope.recipients[pending.rcpt]
+                self._emit(RecipientResult(pending.rcpt, recipient, reply))
+                if ok:
+                    t.nrcpt += 1
+                    t.survivors.append(pending.rcpt)
+                else:
+                    self._settle_reply(t, pending.rcpt, reply, stage)
+        elif stage is Stage.DATA:
+            if reply.code // 100 != 3:
+                if t.nrcpt > 0:
+                    self._emit(MessageResult(reply, stage))
+                    for idx in t.survivors:
+                        self._settle_reply(t, idx, reply, stage)
+                t.nrcpt = -1
+            else:
+                t.data_reply = reply
+        elif stage is Stage.BDAT:
+            if not ok and not t.bdat_failed:
+                t.bdat_failed = True
+                if t.nrcpt > 0:
+                    self._emit(MessageResult(reply, stage))
+                    for idx in t.survivors:
+                        self._settle_reply(t, idx, reply, stage)
+        elif stage in (Stage.DOT, Stage.BDAT_LAST):
+            self._end_of_data_reply(t, reply, stage)
+        elif stage is Stage.ABORT:
+            self._emit(RsetResult(reply, stage))
+        elif stage is Stage.QUIT:
+            t.quit_reply = reply
+        if self._txn is t and self._closing_reply is None:
+            self._run_sender()
+
+    def _end_of_data_reply(self, t: _Transaction, reply: Reply, stage: Stage) -> None:
+        if t.nrcpt <= 0 or (stage is Stage.BDAT_LAST and t.bdat_failed):
+            return  # smtp_loop(): no recipient accepted, ignore the reply
+        ok = reply.code // 100 == 2
+        if not self.options.lmtp:
+            self._emit(MessageResult(reply, stage))
+            for idx in t.survivors:
+                if idx not in t.outcomes:
+                    if ok:
+                        self._settle(t, idx, True, stage, reply, None)
+                    else:
+                        self._settle_reply(t, idx, reply, stage)
+            return
+        if t.recv_done >= len(t.survivors):  # pragma: no cover - queue holds nrcpt entries
+            return
+        idx = t.survivors[t.recv_done]
+        t.recv_done += 1
+        self._emit(LmtpRecipientResult(idx, t.envelope.recipients[idx], reply))
+        if ok:
+            self._settle(t, idx, True, stage, reply, None)
+        else:
+            self._settle_reply(t, idx, reply, stage)
+
+    def _premature_reply(self, reply: Reply) -> None:
+        # The connection broke while the caller sent content, and a reply
+        # was already there: it answers the end of data (smtp_loop()).
+        t = self._txn
+        assert t is not None
+        stage = Stage.BDAT_LAST if t.bdat else Stage.DOT
+        if reply.code == 421:
+            self._closing_reply = reply
+        self._end_of_data_reply(t, reply, stage)
+
+    def _finish_transaction(self, t: _Transaction) -> None:
+        # Every recipient has an outcome by now; anything else is a bug.
+        for idx in range(len(t.rcpts)):
+            if idx not in t.outcomes:  # pragma: no cover - defensive
+                raise LocalProtocolError(
+                    f"recipient {idx} has no outcome at the end of the transaction",
+                    state=self._state.name,
+                )
+        self._txn = None
+        if t.quit_sent:
+            self._close(Closed(reply=t.quit_reply))
+        else:
+            self._goto("transaction-done")
+
+    # -- outcomes ----------------------------------------------------------
+
+    def _settle_reply(self, t: _Transaction, idx: int, reply: Reply, stage: Stage) -> None:
+        if is_protocol_error_code(reply.code):
+            self._protocol_error = True  # smtp_trouble.c smtp_check_code()
+        self._settle(
+            t, idx, False, stage, reply, reply_failure(reply, stage, self.options.peer_name)
+        )
+
+    def _fail_all(self, t: _Transaction, reply: Reply, stage: Stage) -> None:
+        for idx in range(len(t.rcpts)):
+            if idx not in t.outcomes:
+                self._settle_reply(t, idx, reply, stage)
+
+    def _settle(
+        self,
+        t: _Transaction,
+        idx: int,
+        delivered: bool,
+        stage: Stage,
+        reply: Reply | None,
+        failure: Failure | None,
+    ) -> None:
+        if idx in t.outcomes:
+            return
+        t.outcomes[idx] = RecipientOutcome(
+            idx, t.envelope.recipients[idx], delivered, stage, reply, failure
+        )
+        if len(t.outcomes) == len(t.rcpts) and not t.result_sent:
+            t.result_sent = True
+            self._emit(TransactionResult(tuple(t.outcomes[i] for i in range(len(t.rcpts)))))
+
+    # ------------------------------------------------------------------
+    # The end: 421, end of file, timeout
+
+    def _after_421(self) -> None:
+        """A 421 reply: the server is closing the channel (RFC 5321 §3.8).
+
+        Remaining replies may still arrive; once none is outstanding (or at
+        end of file) whatever is unsettled counts as lost at the stage the
+        client would have continued with, and the session is closed.
+        """
+        if self._pending:
+            return
+        t = self._txn
+        stage = None
+        if t is not None:
+            stage = self._next_stage(t)
+            self._settle_lost(t, stage, timed_out=False)
+            self._txn = None
+        self._close(Closed(stage=stage, reply=self._closing_reply))
+
+    @staticmethod
+    def _next_stage(t: _Transaction) -> Stage:
+        """The stage the sender would continue with (for texts about it)."""
+        if t.send_state is _S.DOT or (t.send_state is _S.DATA and t.bdat):
+            return Stage.CONTENT if not t.content_done else Stage.DOT
+        return _STAGE_OF.get(t.send_state, Stage.QUIT)
+
+    def _lost(self, *, timed_out: bool = False) -> None:
+        stage = self.stage
+        t = self._txn
+        if t is not None:
+            lost_stage = stage or self._next_stage(t)
+            self._settle_lost(t, lost_stage, timed_out=timed_out)
+            self._txn = None
+        if self._closing_reply is not None and not timed_out:
+            self._close(Closed(stage=stage, reply=self._closing_reply))
+            return
+        if stage is Stage.QUIT:
+            # smtp_loop(): a QUIT reply that never comes is not an error.
+            self._close(Closed(stage=stage, timed_out=timed_out))
+            return
+        self._close(Closed(lost=True, timed_out=timed_out, stage=stage))
+
+    def _settle_lost(self, t: _Transaction, stage: Stage, *, timed_out: bool) -> None:
+        failure = lost_failure(
+            stage, self.options.peer_name, timed_out=timed_out, lmtp=self.options.lmtp
+        )
+        for idx in range(len(t.rcpts)):
+            self._settle(t, idx, False, stage, None, failure)
