@@ -41,6 +41,9 @@ _INACTIVE: dict[str, dict[str, Param]] = {}
 for _protocol in PROTOCOLS:
     _ACTIVE[_protocol], _INACTIVE[_protocol] = _index(_protocol)
 _ATTRS: dict[str, Param] = {p.name: p for p in PARAMETERS}
+# Globals first, so that a bad compatibility_level or myhostname is reported
+# under its own name rather than under a parameter whose default uses it.
+_ORDER = sorted(PARAMETERS, key=lambda p: not p.section.startswith("GLOBAL"))
 _ALIASES: dict[str, Param] = {p.alias: p for p in PARAMETERS if p.alias}
 
 
@@ -160,7 +163,7 @@ def resolve(settings: Settings, shown: Mapping[str, str] | None = None) -> Resol
 
     context = DefaultContext(protocol, explicit, expander.value)
     values: dict[str, object] = {}
-    for param in PARAMETERS:
+    for param in _ORDER:
         if param.name in objects:
             values[param.name] = objects[param.name]
             continue
