@@ -1,0 +1,224 @@
+"""pyfix_smtp runners, plugged in as the library's layers land.
+
+The orchestrator calls four runners through :mod:`benchmarks.worker`, each
+``(job: Job) -> int`` returning how many messages (DNS: domains) were accepted,
+and each raising :class:`Unavailable` (shown as "n/a") while the API it needs
+does not exist yet:
+
+=====================  ==============  =========================================
+runner                 scenarios       needs
+=====================  ==============  =========================================
+``run_sync``           1, 3, 4, 6, 7   ``pyfix_smtp.deliver``, ``Envelope``,
+                                       ``Config``
+``run_async``          2               ``pyfix_smtp.deliver_async`` (same)
+``plan_sync``          8               ``pyfix_smtp.dns.plan_sync``,
+                                       ``DnsResolver``
+``plan_async``         8               ``pyfix_smtp.dns.plan_async``,
+                                       ``AsyncDnsResolver``
+=====================  ==============  =========================================
+
+Everything that touches the delivery API is in :class:`Deliverer`. It is
+written against the documented shape (ARCHITECTURE.md "Public API")::
+
+    report = pyfix_smtp.deliver(envelope, content, nexthop=..., config=cfg)
+    report = await pyfix_smtp.deliver_async(envelope, content, nexthop=..., config=cfg)
+
+with connection reuse requested through Postfix's own switch,
+``smtp_connection_cache_destinations`` (``lmtp_...`` for LMTP) naming the
+nexthop, and a report whose outcomes carry an enhanced ``status``. When the
+delivery layer lands, confirm or adjust :class:`Deliverer` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Iterable
+from types import ModuleType
+from typing import IO, Protocol
+
+from benchmarks.workload import Job, Unavailable
+
+try:
+    import pyfix_smtp as _smtp
+except ImportError:  # the package is installed in .venv; reported as n/a otherwise
+    _smtp = None  # type: ignore[assignment]
+
+# Import what the runners use now, outside the measured section (the worker
+# times only the runner call), as the baselines import smtplib or dnspython at
+# the top. Attribute access also triggers lazily imported submodules.
+_dns_error = ""
+try:
+    import pyfix_smtp.dns as _dns_module
+    from pyfix_smtp import destination as _destination
+    from pyfix_smtp.dns import resolve as _resolve  # noqa: F401 - imports dnspython now
+    from pyfix_smtp.dns import runner as _runner  # noqa: F401
+except Exception as exc:  # the DNS layer is being written in parallel
+    _dns_error = f"{type(exc).__name__}: {exc}"
+for _name in ("deliver", "deliver_async", "Envelope", "Config"):
+    getattr(_smtp, _name, None)
+
+
+class _Outcome(Protocol):
+    status: str
+
+
+def _library() -> ModuleType:
+    if _smtp is None:
+        raise Unavailable("pyfix_smtp is not importable")
+    return _smtp
+
+
+def _require(module: ModuleType, *names: str) -> None:
+    missing = [n for n in names if not hasattr(module, n)]
+    if missing:
+        raise Unavailable(
+            f"not available yet: {', '.join(module.__name__ + '.' + n for n in missing)}"
+        )
+
+
+def nexthop(job: Job) -> str:
+    """The nexthop for the sink: no MX lookup, the sink's port."""
+    if job.protocol == "lmtp":
+        return f"inet:[{job.host}]:{job.port}"
+    return f"[{job.host}]:{job.port}"
+
+
+def accepted(report: object) -> int:
+    """1 when every recipient got a 2.x.x outcome, else 0."""
+    outcomes: Iterable[_Outcome] | None = getattr(report, "outcomes", None)
+    if outcomes is None:
+        outcomes = getattr(report, "recipients", ())
+    items = tuple(outcomes or ())
+    return 1 if items and all(str(o.status).startswith("2") for o in items) else 0
+
+
+class Deliverer:
+    """The one place that calls the delivery API (confirm when it lands)."""
+
+    def __init__(self, job: Job, *, asynchronous: bool) -> None:
+        smtp = _library()
+        _require(smtp, "Envelope", "Config", "deliver_async" if asynchronous else "deliver")
+        self.job = job
+        self.nexthop = nexthop(job)
+        prefix = "lmtp" if job.protocol == "lmtp" else "smtp"
+        overrides: dict[str, object] = {"myhostname": job.helo}
+        if job.reuse:
+            # Postfix: "Permanently enable SMTP connection caching for the
+            # specified destinations" (smtp_connection_cache_destinations).
+            overrides[f"{prefix}_connection_cache_destinations"] = self.nexthop
+        self.config = smtp.Config(protocol=job.protocol, **overrides)
+        self.envelope = smtp.Envelope(sender=job.sender, recipients=list(job.recipients))
+        self.deliver: Callable[..., object] = getattr(
+            smtp, "deliver_async" if asynchronous else "deliver"
+        )
+        self.data = None if job.stream else job.load_message()
+
+    def content(self) -> bytes | IO[bytes]:
+        """The message: bytes loaded once, or the file opened for streaming."""
+        if self.data is not None:
+            return self.data
+        return open(self.job.message_path, "rb")  # closed by the caller
+
+    def send(self) -> int:
+        """Deliver one message synchronously; 1 when accepted."""
+        content = self.content()
+        try:
+            return accepted(
+                self.deliver(self.envelope, content, nexthop=self.nexthop, config=self.config)
+            )
+        finally:
+            if not isinstance(content, bytes):
+                content.close()
+
+    async def send_async(self) -> int:
+        """Deliver one message with ``deliver_async``; 1 when accepted."""
+        content = self.content()
+        try:
+            report = await self.deliver(
+                self.envelope, content, nexthop=self.nexthop, config=self.config
+            )  # type: ignore[misc]
+            return accepted(report)
+        finally:
+            if not isinstance(content, bytes):
+                content.close()
+
+    def close(self) -> None:
+        """Close cached connections (QUIT), when the library offers a way to."""
+        closer = getattr(_library(), "close_connections", None)
+        if callable(closer):
+            closer()
+
+
+def run_sync(job: Job) -> int:
+    """Scenarios 1, 3, 4, 6, 7: ``pyfix_smtp.deliver`` once per message."""
+    if job.connections != 1:
+        raise Unavailable("the sync runner uses one connection; scenario 2 uses run_async")
+    sender = Deliverer(job, asynchronous=False)
+    try:
+        return sum(sender.send() for _ in range(job.messages))
+    finally:
+        sender.close()
+
+
+async def run_async(job: Job) -> int:
+    """Scenario 2: ``job.connections`` tasks, each delivering its share in turn."""
+    sender = Deliverer(job, asynchronous=True)
+
+    async def task(count: int) -> int:
+        return sum([await sender.send_async() for _ in range(count)])
+
+    try:
+        counts = [job.share(i) for i in range(job.connections)]
+        return sum(await asyncio.gather(*(task(n) for n in counts if n)))
+    finally:
+        sender.close()
+
+
+def _dns() -> ModuleType:
+    if _dns_error:
+        raise Unavailable(f"pyfix_smtp.dns is not importable: {_dns_error}")
+    _require(_dns_module, "plan_sync", "plan_async", "PlanOptions", "Family")
+    _require(_destination, "parse")
+    return _dns_module
+
+
+def _plan_options(dns_module: ModuleType) -> object:
+    # MX then A only, as the dnspython loop does (no AAAA: IPv4 only).
+    family = dns_module.Family
+    return dns_module.PlanOptions(inet_protocols=frozenset({family.IPV4}))
+
+
+def _found(plan: object) -> int:
+    return 1 if getattr(plan, "candidates", ()) else 0
+
+
+def plan_sync(job: Job) -> int:
+    """Scenario 8 (sync): ``pyfix_smtp.dns.plan_sync`` for each domain in turn."""
+    dns_module = _dns()
+    resolver = dns_module.DnsResolver(nameservers=["127.0.0.1"], port=job.dns_port, lifetime=10.0)
+    options = _plan_options(dns_module)
+    rng = random.Random(8)
+    found = 0
+    for domain in job.domains:
+        plan = dns_module.plan_sync(_destination.parse(domain), resolver, options, rng)
+        found += _found(plan)
+    return found
+
+
+async def plan_async(job: Job) -> int:
+    """Scenario 8 (asyncio): ``plan_async`` for ``job.connections`` domains at a time."""
+    dns_module = _dns()
+    resolver = dns_module.AsyncDnsResolver(
+        nameservers=["127.0.0.1"], port=job.dns_port, lifetime=10.0
+    )
+    options = _plan_options(dns_module)
+    rng = random.Random(8)
+    gate = asyncio.Semaphore(job.connections)
+
+    async def one(domain: str) -> int:
+        async with gate:
+            plan = await dns_module.plan_async(_destination.parse(domain), resolver, options, rng)
+            return _found(plan)
+
+    return sum(await asyncio.gather(*(one(d) for d in job.domains)))
