@@ -17,6 +17,7 @@ from pyfix_smtp.config import Config
 from pyfix_smtp.errors import ConfigError, LocalProtocolError, PyfixError
 from pyfix_smtp.protocol.content import (
     END_OF_DATA,
+    MAX_LINE_END_CRS,
     BdatChunk,
     ContentEncoder,
     EncoderOptions,
@@ -140,6 +141,32 @@ def test_every_line_within_limit_after_folding() -> None:
     data = b"".join(xs(n) + b"\n" for n in range(0, 3000, 7))
     for line in wire(data, line_length_limit=100).split(b"\r\n"):
         assert len(line.removeprefix(b".")) <= 100
+
+
+def test_long_cr_runs_are_bounded_and_split_independent() -> None:
+    # At most MAX_LINE_END_CRS CRs before an LF belong to the line end.
+    run = MAX_LINE_END_CRS + 5
+    for data, expected in [
+        (b"a" + b"\r" * run + b"\nb", b"a" + b" " * 5 + b"\r\nb\r\n.\r\n"),
+        (b"a" + b"\r" * run + b"b", b"a" + b" " * run + b"b\r\n.\r\n"),
+        (b"a" + b"\r" * run, b"a" + b" " * 5 + b"\r\n.\r\n"),
+        (b"a" + b"\r" * MAX_LINE_END_CRS + b"\n", b"a\r\n.\r\n"),
+    ]:
+        assert wire(data, line_length_limit=0) == expected
+        for cut in (1, 2, 3, 500, MAX_LINE_END_CRS, MAX_LINE_END_CRS + 2, run, run + 1):
+            for size in (cut, 7):
+                encoder = ContentEncoder(EncoderOptions(line_length_limit=0))
+                pieces = [data[:cut]] + [data[i : i + size] for i in range(cut, len(data), size)]
+                out = b"".join(encoder.feed(p) for p in pieces) + encoder.finish()
+                assert out == expected, (cut, size)
+
+
+def test_a_huge_cr_run_is_streamed() -> None:
+    encoder = ContentEncoder(EncoderOptions(line_length_limit=0))
+    sizes = [len(encoder.feed(b"\r" * 65536)) for _ in range(20)]
+    assert max(sizes) <= 65536
+    assert sum(sizes) == 20 * 65536 - MAX_LINE_END_CRS
+    assert encoder.feed(b"x") == b" " * MAX_LINE_END_CRS + b"x"
 
 
 SPLIT_INPUTS = [

@@ -8,9 +8,10 @@ the message (``smtp_proto.c`` ``smtp_loop()`` at ``SMTP_STATE_DOT``,
 plus the line-end clean-up that Postfix's cleanup(8) did before the message
 was queued, which a library has to do itself:
 
-* line ends: ``CRLF`` stays, a bare ``LF`` becomes ``CRLF``, and a ``CR`` that
-  is not followed by ``LF`` becomes a space (cleanup ``cleanup_message.c``,
-  ``cleanup_replace_stray_cr_lf = yes``);
+* line ends: a line ends at ``LF`` and goes out with ``CRLF``; ``CR`` octets
+  right before the ``LF`` belong to the line end (sendmail(1)
+  ``sendmail_fix_line_endings = always``) and every other ``CR`` becomes a
+  space (cleanup(8) ``cleanup_replace_stray_cr_lf = yes``);
 * lines longer than ``smtp_line_length_limit`` (998) are cut at the limit and
   continue on a new line that starts with one space (``smtp_text_out()``);
 * RFC 5321 §4.5.2 dot-stuffing, a line end for a last line without one, and
@@ -40,6 +41,7 @@ __all__ = [
     "DEFAULT_BDAT_CHUNK_SIZE",
     "DEFAULT_READ_SIZE",
     "END_OF_DATA",
+    "MAX_LINE_END_CRS",
     "BdatChunk",
     "Content",
     "ContentConfig",
@@ -68,6 +70,10 @@ END_OF_DATA = b".\r\n"
 _BARE_CR = re.compile(rb"\r[^\n]")
 # CRs that end a line.
 _CR_LF = re.compile(rb"\r+\n")
+
+MAX_LINE_END_CRS = 1024
+"""The most CRs before an LF that count as part of the line end."""
+_LONG_CR_RUN = b"\r" * (MAX_LINE_END_CRS + 1)
 # RFC 5321 §4.5.2: a line that starts with "." gets one more "." in front.
 _DOT_LINE = re.compile(rb"\n\.")
 
@@ -216,8 +222,9 @@ class _LineEnds:
     (Postfix sendmail(1) ``sendmail_fix_line_endings = always``, and smtpd for
     clients in ``smtpd_forbid_bare_newline_exclusions``); every other CR
     becomes one space (cleanup(8) ``cleanup_replace_stray_cr_lf = yes``). CRs
-    at the end of the input end the last line, as at the end of a piece they
-    wait for the next octet.
+    at the end of the input end the last line. Of a run of CRs, at most
+    ``MAX_LINE_END_CRS`` can be part of a line end (earlier ones are stray),
+    so a run split across pieces is held back in bounded memory.
     """
 
     __slots__ = ("_crs",)
@@ -226,31 +233,45 @@ class _LineEnds:
         self._crs = 0  # CRs held back from the end of the previous piece
 
     def feed(self, data: bytes) -> bytes:
-        spaces = 0
+        prefix = b""
         if self._crs:
-            if data[0] == 0x0D:
-                data = b"\r" * self._crs + data  # the CR run goes on: decide later
-            elif data[0] != 0x0A:
-                spaces = self._crs  # they were stray; before an LF they vanish
+            rest = data.lstrip(b"\r")
+            held = self._crs + len(data) - len(rest)
             self._crs = 0
+            if not rest:
+                # Still inside the run: keep the last ones, the rest are stray.
+                self._crs = min(held, MAX_LINE_END_CRS)
+                return b" " * (held - self._crs)
+            data = rest
+            prefix = b" " * (max(0, held - MAX_LINE_END_CRS) if rest[0] == 0x0A else held)
         if b"\r" in data:
             if data[-1] == 0x0D:
                 stripped = data.rstrip(b"\r")
-                self._crs = len(data) - len(stripped)
-                data = stripped
+                run = len(data) - len(stripped)
+                self._crs = min(run, MAX_LINE_END_CRS)
+                data = stripped + b" " * (run - self._crs) if run > self._crs else stripped
             if _BARE_CR.search(data) is None:
                 data = data.translate(None, b"\r")  # every CR was part of a CRLF
             else:
                 # Postfix cleanup_message.c cleanup_message_headerbody(): each
                 # stray CR becomes one space.
-                data = _CR_LF.sub(b"\n", data).replace(b"\r", b" ")
-        return b" " * spaces + data if spaces else data
+                if _LONG_CR_RUN in data:
+                    data = _CR_LF.sub(_line_end_of_long_run, data)
+                else:
+                    data = _CR_LF.sub(b"\n", data)
+                data = data.replace(b"\r", b" ")
+        return prefix + data if prefix else data
 
     def finish(self) -> bytes:
         if self._crs:
             self._crs = 0
             return b"\n"
         return b""
+
+
+def _line_end_of_long_run(match: re.Match[bytes]) -> bytes:
+    stray = len(match.group()) - 1 - MAX_LINE_END_CRS
+    return b" " * stray + b"\n" if stray > 0 else b"\n"
 
 
 class ContentEncoder:
@@ -321,7 +342,7 @@ class ContentEncoder:
         """Take the next piece of content; return the wire octets now ready."""
         self._check_usable()
         if type(data) is not bytes:
-            if not isinstance(data, bytearray | memoryview):
+            if not isinstance(data, bytes | bytearray | memoryview):
                 raise TypeError(f"content chunks must be bytes-like, not {type(data).__name__}")
             data = bytes(data)
         if not data:
