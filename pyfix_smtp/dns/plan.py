@@ -479,11 +479,9 @@ class _Context:
             for _pref, host, _port, _w in names:
                 if self._numeric_ok(host):
                     continue
-                if HostLookup.DNS in self.lookups:
-                    combined = yield from self.dns_lookup_addresses(host, dnssec=dnssec)
-                    if combined.status is not DnsStatus.NOTFOUND:
-                        continue
-                native.append(Query(host, "ADDRINFO", dnssec=False))
+                combined = yield from self.dns_lookup_addresses(host, dnssec=dnssec)  # answered
+                if combined.status is DnsStatus.NOTFOUND:  # native only after "not found"
+                    native.append(Query(host, "ADDRINFO", dnssec=False))
             yield from self.prefetch(native)
         elif HostLookup.NATIVE in self.lookups:
             yield from self.prefetch(
