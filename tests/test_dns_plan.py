@@ -1390,3 +1390,35 @@ def test_options_from_the_real_config_class() -> None:
     lmtp = PlanOptions.from_config(Config(protocol="lmtp", lmtp_host_lookup="native"))
     assert lmtp.protocol == "lmtp"
     assert lmtp.host_lookup == frozenset({HostLookup.NATIVE})
+
+
+def test_allow_srv_lookup_fallback_even_after_null_srv() -> None:
+    # Postfix smtp_service_addr(): allow_non_srv_fallback starts as
+    # var_allow_srv_fallback and is checked whatever the SRV status was.
+    zone = {
+        "_submission._tcp.example.com SRV": ["0 0 0 ."],
+        "example.com MX": ["10 a.example.com"],
+        "a.example.com A": ["192.0.2.1"],
+    }
+    plan, _ = run(
+        zone,
+        "example.com:submission",
+        use_srv_lookup=["submission"],
+        allow_srv_lookup_fallback=True,
+    )
+    site = only(plan)
+    assert site.srv_fallback
+    assert addrs(site) == ["a.example.com/192.0.2.1"]
+    assert any("skipping SRV lookup for _submission._tcp.example.com" in w for w in site.warnings)
+
+
+def test_reply_filter_policy_is_not_an_ignorable_mx_error() -> None:
+    plan, resolver = run(
+        {**BASIC, "example.com A": ["192.0.2.9"]},
+        ignore_mx_lookup_error=True,
+        smtp_dns_reply_filter=lambda key: "IGNORE" if " MX " in key else None,
+    )
+    failure = only(plan).failure
+    assert failure is not None
+    assert failure.status == "4.7.0"
+    assert "example.com A" not in resolver.asked()
