@@ -363,3 +363,15 @@ def test_expansion_agrees_with_postconf(tmp_path: Path) -> None:
     ours = [str(cfg.get(name)) for name in POSTCONF_CASES]
     # postconf(1) prints values with whitespace runs collapsed.
     assert [" ".join(v.split()) for v in ours] == theirs
+
+
+def test_conditional_tests_raw_explicit_text_but_expanded_defaults() -> None:
+    # An explicit setting is tested as written (Postfix keeps main.cf text raw) ...
+    cfg = Config.from_postconf("empty =\nref = $empty\nsmtp_tls_cert_file = ${ref?set}")
+    assert cfg.smtp_tls_cert_file == "set"
+    # ... a default as its value: at compatibility_level 3.10 the default
+    # smtp_tls_security_level expression evaluates to empty.
+    text = "compatibility_level = 3.10\nsmtp_tls_cert_file = ${smtp_tls_security_level?x:y}"
+    assert Config.from_postconf(text).smtp_tls_cert_file == ""
+    text = "compatibility_level = 3.10\nsmtp_tls_cert_file = ${smtp_tls_security_level:empty}"
+    assert Config.from_postconf(text).smtp_tls_cert_file == "empty"

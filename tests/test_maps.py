@@ -31,6 +31,7 @@ TEXTHASH = ref("texthash", "tls_policy.texthash")
 REGEXP = ref("regexp", "header_checks.regexp")
 PCRE = ref("pcre", "client.pcre")
 CIDR = ref("cidr", "networks.cidr")
+POSIX = ref("regexp", "posix.regexp")
 
 # (table, key, expected result) -- the regexp/cidr/texthash rows are also
 # replayed against postmap(1) below, so they are Postfix's answers.
@@ -62,6 +63,23 @@ LOOKUPS = [
     (REGEXP, "X-Basic: ab", None),
     (REGEXP, "X-Empty: y", "WARN empty group []"),
     (REGEXP, "nothing", None),
+    (POSIX, "a\nb", "multiline-b"),
+    (POSIX, "a\nc", None),
+    (POSIX, "q\nr", "negclass-nom"),
+    (POSIX, "the word is", "wordbound"),
+    (POSIX, "words", None),
+    (POSIX, "abab", "backref"),
+    (POSIX, "*star", "bre-literal-star"),
+    (POSIX, "star", None),
+    (POSIX, "]bracket", "close-bracket-first"),
+    (POSIX, "-dash", "dash-last"),
+    (POSIX, "\\backslash", "backslash-in-class"),
+    (POSIX, "xxy", "interval"),
+    (POSIX, "xy", None),
+    (POSIX, "zz\n", None),
+    (POSIX, "tab\tsep", "posix-space"),
+    (POSIX, "XYZ", "upper-toggled-icase"),
+    (POSIX, "xyz", None),
     (CIDR, "192.168.1.1", "exact-host"),
     (CIDR, "192.168.2.3", "private-192"),
     (CIDR, "10.9.9.9", "private-10"),

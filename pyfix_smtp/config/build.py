@@ -153,13 +153,14 @@ def resolve(settings: Settings, shown: Mapping[str, str] | None = None) -> Resol
             return twin.default_for(other)
         return None
 
-    expander = Expander(raw)
+    def is_explicit(name: str) -> bool:
+        param = active.get(name)
+        return name in texts or (param is not None and param.name in objects)
+
+    expander = Expander(raw, is_explicit)
 
     def explicit(name: str) -> str | None:
-        param = active.get(name)
-        if name in texts or (param is not None and param.name in objects):
-            return expander.value(name)
-        return None
+        return expander.value(name) if is_explicit(name) else None
 
     context = DefaultContext(protocol, explicit, expander.value)
     values: dict[str, object] = {}

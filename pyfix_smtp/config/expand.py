@@ -116,12 +116,16 @@ class Expander:
     """Expands main.cf text against a name lookup, with loop detection.
 
     *lookup* returns a name's raw text (its main.cf value, or its default
-    text) or ``None`` when the name is undefined. Expansion results are
-    memoised per name for this expander's lifetime.
+    text) or ``None`` when the name is undefined. *explicit* tells whether a
+    name was set explicitly: ``${name?...}`` tests the raw text of an
+    explicit setting but the expanded value of a default, which is what a
+    Postfix daemon's parameter dictionary holds once defaults are
+    initialised. Expansion results are memoised per name.
     """
 
-    def __init__(self, lookup: RawLookup) -> None:
+    def __init__(self, lookup: RawLookup, explicit: Callable[[str], bool] | None = None) -> None:
         self._lookup = lookup
+        self._explicit = explicit or (lambda name: True)
         self._cache: dict[str, str] = {}
         self._active: list[str] = []
 
@@ -226,7 +230,7 @@ class Expander:
             if not mode_test:
                 value = self.value(ref)
                 return "" if value is None else value
-            test_value = self._lookup(ref)
+            test_value = self._lookup(ref) if self._explicit(ref) else self.value(ref)
         if i >= len(expr):
             return "true" if test_value else ""
         true_branch = bool(test_value)
