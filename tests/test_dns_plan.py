@@ -25,7 +25,7 @@ from pyfix_smtp.dns.options import (
     HostLookup,
     PlanOptions,
 )
-from pyfix_smtp.dns.plan import Steps, plan_batched
+from pyfix_smtp.dns.plan import Steps, final_failure, plan_batched
 from pyfix_smtp.dns.plan import plan as plan_steps
 from pyfix_smtp.dns.records import (
     AddressRecord,
@@ -39,6 +39,7 @@ from pyfix_smtp.dns.records import (
 from pyfix_smtp.dns.results import Origin, Plan, Site, Source
 from pyfix_smtp.dns.runner import plan_async, plan_sync, run_async, run_sync
 from pyfix_smtp.errors import ConfigError, DnsError
+from pyfix_smtp.status import Failure
 
 # --------------------------------------------------------------------------
 # A scripted resolver
@@ -1422,3 +1423,59 @@ def test_reply_filter_policy_is_not_an_ignorable_mx_error() -> None:
     assert failure is not None
     assert failure.status == "4.7.0"
     assert "example.com A" not in resolver.asked()
+
+
+@pytest.mark.parametrize(
+    ("failure", "fallback", "first", "options", "status", "transport"),
+    [
+        (None, False, "example.com", PlanOptions(), "4.3.0", None),
+        (Failure("4.4.1", "connect refused"), True, "example.com", PlanOptions(), "4.4.1", None),
+        (Failure("5.4.4", "gone"), True, "example.com", PlanOptions(), "4.3.5", None),
+        (
+            Failure("5.4.4", "gone"),
+            False,
+            "[r]:587",
+            PlanOptions(relayhost="[r]:587"),
+            "4.3.5",
+            None,
+        ),
+        (Failure("5.4.4", "gone"), False, "[r]", PlanOptions(relayhost="[r]:587"), "5.4.4", None),
+        (
+            Failure("5.4.6", "loop"),
+            False,
+            "x",
+            PlanOptions(best_mx_transport="local"),
+            "5.4.6",
+            "local",
+        ),
+        (
+            Failure("4.4.6", "loop"),
+            False,
+            "x",
+            PlanOptions(best_mx_transport="local"),
+            "4.4.6",
+            None,
+        ),
+        (
+            Failure("5.4.6", "loop"),
+            False,
+            "x",
+            PlanOptions(protocol="lmtp", best_mx_transport="local"),
+            "5.4.6",
+            None,
+        ),
+    ],
+)
+def test_final_failure(
+    failure: Failure | None,
+    fallback: bool,
+    first: str,
+    options: PlanOptions,
+    status: str,
+    transport: str | None,
+) -> None:
+    final = final_failure(failure, fallback=fallback, first_nexthop=first, options=options)
+    assert final.failure.status == status
+    assert final.best_mx_transport == transport
+    if failure is not None:
+        assert final.failure.reason == failure.reason

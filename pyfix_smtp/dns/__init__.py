@@ -23,13 +23,14 @@ from pyfix_smtp.dns.plan import (
     AsyncResolver,
     Nexthop,
     Resolver,
+    final_failure,
     plan,
     plan_batched,
     plan_site,
     plan_site_batched,
 )
 from pyfix_smtp.dns.records import Answer, Query, Rcode
-from pyfix_smtp.dns.results import Candidate, Origin, Plan, Site, Source
+from pyfix_smtp.dns.results import Candidate, FinalFailure, Origin, Plan, Site, Source
 
 if TYPE_CHECKING:
     from pyfix_smtp.dns.resolve import (
@@ -50,6 +51,7 @@ __all__ = [
     "DnsResolver",
     "DnsSupport",
     "Family",
+    "FinalFailure",
     "HostLookup",
     "NativeResolver",
     "Nexthop",
@@ -61,6 +63,7 @@ __all__ = [
     "Resolver",
     "Site",
     "Source",
+    "final_failure",
     "plan",
     "plan_async",
     "plan_batched",

@@ -63,7 +63,7 @@ from pyfix_smtp.dns.ordering import (
     sort_srv,
 )
 from pyfix_smtp.dns.records import AddressRecord, Answer, MxRecord, Query, Rcode, SrvRecord
-from pyfix_smtp.dns.results import Candidate, Origin, Plan, Site, Source
+from pyfix_smtp.dns.results import Candidate, FinalFailure, Origin, Plan, Site, Source
 from pyfix_smtp.errors import DestinationError, DnsError
 from pyfix_smtp.status import Failure
 
@@ -75,6 +75,7 @@ __all__ = [
     "Candidate",
     "DnsSupport",
     "Family",
+    "FinalFailure",
     "HostLookup",
     "Nexthop",
     "Origin",
@@ -84,6 +85,7 @@ __all__ = [
     "Site",
     "Source",
     "Steps",
+    "final_failure",
     "plan",
     "plan_batched",
     "plan_site",
@@ -858,26 +860,58 @@ def _conclude(
     options: PlanOptions,
     warnings: tuple[str, ...],
 ) -> Plan:
-    # Postfix smtp_connect_inet(), after the loop: what is reported when no
-    # site produced an address.
     if any(site.candidates for site in sites):
         return Plan(sites, warnings=warnings)
     last = sites[-1]
-    failure = last.failure
-    assert failure is not None
+    final = final_failure(
+        last.failure, fallback=last.is_fallback, first_nexthop=destinations[0].text, options=options
+    )
+    return Plan(sites, final.failure, final.best_mx_transport, warnings + final.warnings)
+
+
+def final_failure(
+    failure: Failure | None,
+    *,
+    fallback: bool,
+    first_nexthop: str,
+    options: PlanOptions,
+) -> FinalFailure:
+    """What Postfix reports for recipients left after the last site was tried.
+
+    Postfix ``smtp_connect_inet()`` after its site loop, for the status of the
+    last site tried (a lookup failure or, in the delivery agent, the last
+    connection or session failure):
+
+    * no status at all: 4.3.0 "server unavailable or unable to receive mail";
+    * a hard status at a fallback relay, or at a nexthop that is the
+      ``relayhost`` as written: 4.3.5 (a configuration problem should not
+      bounce mail), text kept;
+    * a hard mail-loop status (5.4.6, SMTP) with ``best_mx_transport`` set:
+      the mail goes to that transport instead.
+
+    Args:
+        failure: the last site's failure, or None.
+        fallback: the last site tried was a fallback relay.
+        first_nexthop: the first destination of the nexthop, as written.
+        options: the plan options (protocol, relayhost, best_mx_transport).
+    """
+    if failure is None:
+        return FinalFailure(Failure("4.3.0", "server unavailable or unable to receive mail"))
+    if not failure.hard:
+        return FinalFailure(failure)
     smtp = options.protocol == "smtp"
-    extra: list[str] = []
-    transport: str | None = None
-    if failure.hard:
-        if last.is_fallback:
-            extra.append("smtp_fallback_relay configuration problem")
-            failure = Failure("4.3.5", failure.reason)
-        elif smtp and options.relayhost and destinations[0].text == options.relayhost:
-            extra.append("relayhost configuration problem")
-            failure = Failure("4.3.5", failure.reason)
-        elif smtp and last.loops_back and options.best_mx_transport:
-            transport = options.best_mx_transport
-    return Plan(sites, failure, transport, warnings + tuple(extra))
+    if fallback:
+        return FinalFailure(
+            Failure("4.3.5", failure.reason),
+            warnings=("smtp_fallback_relay configuration problem",),  # VAR_SMTP_FALLBACK
+        )
+    if smtp and options.relayhost and first_nexthop == options.relayhost:
+        return FinalFailure(
+            Failure("4.3.5", failure.reason), warnings=("relayhost configuration problem",)
+        )
+    if smtp and failure.status[1:] == ".4.6" and options.best_mx_transport:
+        return FinalFailure(failure, best_mx_transport=options.best_mx_transport)
+    return FinalFailure(failure)
 
 
 def plan_site(

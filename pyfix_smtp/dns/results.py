@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pyfix_smtp.dns.options import Family
 from pyfix_smtp.status import Failure
 
-__all__ = ["Candidate", "Origin", "Plan", "Site", "Source"]
+__all__ = ["Candidate", "FinalFailure", "Origin", "Plan", "Site", "Source"]
 
 
 class Source(enum.Enum):
@@ -182,3 +182,19 @@ class Plan:
     def candidates(self) -> tuple[Candidate, ...]:
         """Every site's candidates, in the order they would be tried."""
         return tuple(c for site in self.sites for c in site.candidates)
+
+
+@dataclass(frozen=True, slots=True)
+class FinalFailure:
+    """The status Postfix reports once every site has been tried.
+
+    Attributes:
+        failure: the failure for the recipients still left.
+        best_mx_transport: when set, mail that loops back to myself is passed
+            to this transport instead of failing.
+        warnings: what Postfix logs with it ("relayhost configuration problem").
+    """
+
+    failure: Failure
+    best_mx_transport: str | None = None
+    warnings: tuple[str, ...] = ()
