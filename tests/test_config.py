@@ -357,3 +357,14 @@ def test_config_is_frozen_hashable_and_compares_by_value() -> None:
 def test_explicit_shows_settings_by_postfix_name() -> None:
     cfg = Config(protocol="lmtp", smtp_connect_timeout=5, smtp_helo_name="x.example")
     assert dict(cfg.explicit) == {"lmtp_connect_timeout": 5.0, "lmtp_lhlo_name": "x.example"}
+
+
+def test_config_pickles_and_copies() -> None:
+    import copy
+    import pickle
+
+    cfg = Config.from_postconf("smtp_tls_policy_maps = inline:{a=b}\nfoo = 1\n", "lmtp")
+    for clone in (pickle.loads(pickle.dumps(cfg)), copy.copy(cfg), copy.deepcopy(cfg)):
+        assert clone == cfg
+        assert clone.unknown == {"foo": "1"}
+        assert clone.replace(smtp_connect_timeout=3).smtp_connect_timeout == 3.0

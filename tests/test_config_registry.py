@@ -12,17 +12,29 @@ from pyfix_smtp.config.fields import ConfigFields
 from pyfix_smtp.config.params import Param
 from pyfix_smtp.config.values import Time
 
-TSV = Path("/work/shared/reference/postfix-smtp-parameters.tsv")
-if not TSV.exists():  # pragma: no cover - the reference lives next to the checkout
-    TSV = Path(__file__).resolve().parents[2] / "shared/reference/postfix-smtp-parameters.tsv"
+# The section, parameter and default columns of the smtp(8) parameter list
+# (Postfix 3.11), kept with the tests so they run anywhere.
+TSV = Path(__file__).parent / "data" / "config" / "smtp-parameters.tsv"
+# The project's full reference copy, when this checkout sits next to it.
+SHARED_TSV = Path("/work/shared/reference/postfix-smtp-parameters.tsv")
 
 
-def _rows() -> list[dict[str, str]]:
-    with TSV.open(newline="") as handle:
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
         return list(csv.DictReader(handle, delimiter="\t"))
 
 
-ROWS = _rows() if TSV.exists() else []
+ROWS = _rows(TSV)
+
+
+def test_reference_copy_matches_the_shared_reference() -> None:
+    if not SHARED_TSV.exists():
+        pytest.skip(f"{SHARED_TSV} is not present in this checkout's surroundings")
+    shared = [
+        {key: row[key] for key in ("section", "parameter", "default")} for row in _rows(SHARED_TSV)
+    ]
+    assert shared == ROWS
+
 
 # Where the manual says "see 'postconf -d' output" or "version dependent",
 # the Postfix 3.11 value (global/mail_params.h, with compatibility_level=3.11
