@@ -135,8 +135,8 @@ def _run_source(ctx: Context, job: Job, units: float) -> Sample:
     )
 
 
-def _check_sink(client: str, sink: Sink, job: Job, sample: Sample) -> None:
-    counts = sink.wait_for_messages(job.messages)
+def _check_sink(client: str, sink: Sink, job: Job, sample: Sample, timeout: float = 5.0) -> None:
+    counts = sink.wait_for_messages(job.messages, timeout)
     if counts.messages != job.messages or sample.accepted != job.messages:
         raise RuntimeError(
             f"{client}: smtp-sink received {counts.messages} messages and the client "

@@ -100,17 +100,26 @@ class Sink:
         host: str = "127.0.0.1",
         backlog: int = 256,
         workdir: Path | None = None,
+        dump: bool = False,
     ) -> None:
         self.host = host
         self.port = free_port(host)
         self._dir = Path(tempfile.mkdtemp(prefix="sink-", dir=workdir))
         self._out_path = self._dir / "counters.out"
+        self.dump_dir: Path | None = None
         argv = [binary]
         if os.geteuid() == 0:
             argv += ["-u", "nobody"]  # PEERS.md §1b: as root smtp-sink refuses to run without -u
         argv += ["-4", "-c", "-h", SINK_HOSTNAME]
         if lmtp:
             argv.append("-L")
+        if dump:
+            # PEERS.md §1b: the sink exits when the -u user cannot write the dump,
+            # so the directory must be reachable by nobody: directly under the
+            # system temp dir (pytest's and our work dirs are mode 0700).
+            self.dump_dir = Path(tempfile.mkdtemp(prefix="sink-dump-"))
+            self.dump_dir.chmod(0o777)
+            argv += ["-d", f"{self.dump_dir}/%H%M%S."]
         argv += [*flags, f"{host}:{self.port}", str(backlog)]
         self.argv = argv
         self._out = self._out_path.open("wb")
@@ -143,19 +152,32 @@ class Sink:
             counts = self.counts()
         return counts
 
+    def dumps(self) -> list[bytes]:
+        """The messages dumped so far (``dump=True``), oldest file name first."""
+        if self.dump_dir is None:
+            return []
+        return [p.read_bytes() for p in sorted(self.dump_dir.rglob("*")) if p.is_file()]
+
     def stop(self) -> None:
         """Stop the sink and remove its files."""
         stop_process(self.popen)
         self._out.close()
         shutil.rmtree(self._dir, ignore_errors=True)
+        if self.dump_dir is not None:
+            shutil.rmtree(self.dump_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def running_sink(
-    binary: str, *, lmtp: bool = False, flags: Sequence[str] = (), workdir: Path | None = None
+    binary: str,
+    *,
+    lmtp: bool = False,
+    flags: Sequence[str] = (),
+    workdir: Path | None = None,
+    dump: bool = False,
 ) -> Iterator[Sink]:
     """A fresh smtp-sink for the duration of the ``with`` block."""
-    sink = Sink(binary, lmtp=lmtp, flags=flags, workdir=workdir)
+    sink = Sink(binary, lmtp=lmtp, flags=flags, workdir=workdir, dump=dump)
     try:
         yield sink
     finally:

@@ -19,7 +19,7 @@ def argv(job: Job, binary: str) -> list[str]:
         raise Unavailable("smtp-source delivers mail, it does not plan DNS")
     args = [binary, "-4", "-M", job.helo, "-f", job.sender]
     if len(job.recipients) > 1:
-        # smtp-source numbers the recipients itself: 1rcpt@..., 2rcpt@... (same count).
+        # smtp-source numbers the recipients itself (3.7: <2rcpt@...>, <rcpt@...>).
         args += ["-t", "rcpt@example.test", "-r", str(len(job.recipients))]
     else:
         args += ["-t", job.recipients[0]]
