@@ -1,0 +1,328 @@
+"""Effects: what the sans-IO delivery core asks a driver to do.
+
+The delivery core (:mod:`pyfix_smtp.delivery`) is a generator. It yields one
+effect at a time and receives the effect's result through ``send()``::
+
+    steps = core.deliver_steps(request)
+    result = None
+    while True:
+        effect = steps.send(result)        # StopIteration carries the report
+        result = driver.execute(effect)    # sync sockets or asyncio
+
+Drivers (:mod:`pyfix_smtp.transport.sync`, :mod:`pyfix_smtp.transport.aio`)
+only execute effects; every decision stays in the core. A driver holds at
+most one *current* connection per delivery: ``Connect`` (or a successful
+``CacheTake``) makes one current, ``Close`` and ``CacheSave`` release it.
+Failures of I/O come back as values (:class:`IoFailure`), never as
+exceptions, so the core decides what they mean for each recipient.
+
+Each effect documents the type of its result.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from pyfix_smtp.dns.records import Answer, Query
+from pyfix_smtp.status import Failure
+
+__all__ = [
+    "CacheSave",
+    "CacheTake",
+    "CachedSession",
+    "Close",
+    "Connect",
+    "Connected",
+    "Effect",
+    "Endpoint",
+    "FetchStsPolicy",
+    "FetchedPolicy",
+    "GetTime",
+    "IoFailure",
+    "IoFailureKind",
+    "Receive",
+    "Resolve",
+    "ResolveMany",
+    "Send",
+    "StartTls",
+    "TlsEstablished",
+    "TlsFailed",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class GetTime:
+    """Result: ``float``, the wall-clock time in seconds (``time.time()``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolve:
+    """Result: :class:`~pyfix_smtp.dns.records.Answer` for *query*.
+
+    The driver's resolver maps every lookup problem to an ``Answer`` rcode
+    (SERVFAIL, TIMEOUT, ...); it never raises.
+    """
+
+    query: Query
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveMany:
+    """Result: ``tuple[Answer, ...]``, one per query, in order.
+
+    Independent lookups (the addresses of every MX host) that an asyncio
+    driver may run concurrently.
+    """
+
+    queries: tuple[Query, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where to connect.
+
+    Attributes:
+        host: the server's name for logs and TLS (``mx.example.com``); for a
+            UNIX-domain socket, the socket path.
+        address: the IP address text; for a UNIX-domain socket, the path.
+        port: the TCP port; 0 for a UNIX-domain socket.
+        unix: True for a UNIX-domain socket (LMTP ``unix:/path``).
+    """
+
+    host: str
+    address: str
+    port: int
+    unix: bool = False
+
+    @property
+    def label(self) -> str:
+        """Postfix's ``host[address]:port`` (``namaddrport``), or the socket path."""
+        if self.unix:
+            return self.host
+        return f"{self.host}[{self.address}]:{self.port}"
+
+    @property
+    def name_address(self) -> str:
+        """Postfix's ``host[address]`` (``namaddr``), as used in error texts."""
+        if self.unix:
+            return self.host
+        return f"{self.host}[{self.address}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    """Open a connection to *endpoint*; it becomes the current connection.
+
+    Result: :class:`Connected` or :class:`IoFailure`.
+
+    Attributes:
+        timeout: ``smtp_connect_timeout`` (0 = the system's own limit).
+        bind_address: local address to bind to (``smtp_bind_address`` or
+            ``smtp_bind_address6`` for the endpoint's family), or None.
+        bind_enforce: ``smtp_bind_address_enforce``: a failed bind is an
+            error (4.4.0 "server configuration error") instead of a warning.
+    """
+
+    endpoint: Endpoint
+    timeout: float
+    bind_address: str | None = None
+    bind_enforce: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """A connection is up. *local_address* is ours, for logs."""
+
+    local_address: str = ""
+
+
+class IoFailureKind(enum.Enum):
+    """Why an I/O effect failed (Postfix smtp_stream.c exceptions)."""
+
+    EOF = "eof"  # the server closed the connection (SMTP_ERR_EOF)
+    TIMEOUT = "timeout"  # no progress within the timeout (SMTP_ERR_TIME)
+    ERROR = "error"  # any other socket or TLS error
+    REFUSED = "refused"  # connect() refused / unreachable
+    BIND = "bind"  # the local bind failed and smtp_bind_address_enforce = yes
+
+
+@dataclass(frozen=True, slots=True)
+class IoFailure:
+    """An I/O effect failed. *reason* is the system text ("Connection refused")."""
+
+    kind: IoFailureKind
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Write *data* completely to the current connection.
+
+    Result: ``None`` or :class:`IoFailure`.
+    """
+
+    data: bytes
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class Receive:
+    """Read what is available from the current connection (at least one byte).
+
+    Result: ``bytes`` (``b""`` when the server closed the connection) or
+    :class:`IoFailure` (timeout, error).
+    """
+
+    timeout: float
+    max_bytes: int = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class StartTls:
+    """Run a TLS client handshake on the current connection.
+
+    Result: :class:`TlsEstablished`, :class:`TlsFailed` (the handshake
+    failed) or :class:`IoFailure` (the connection broke). The driver builds
+    the ``ssl.SSLContext`` from *policy* and *options* with
+    :func:`pyfix_smtp.tls.context.build_context` and sends SNI
+    ``policy.sni``; the core checks the returned chain.
+
+    ``policy`` is a :class:`pyfix_smtp.tls.policy.TlsPolicy` and ``options``
+    a :class:`pyfix_smtp.tls.options.TlsOptions` (typed loosely here so this
+    module does not import ssl-facing code).
+    """
+
+    policy: object
+    options: object
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class TlsEstablished:
+    """The TLS handshake finished.
+
+    Attributes:
+        chain: the certificates the server sent, DER, leaf first.
+        version: ``"TLSv1.3"`` ...
+        cipher: the cipher suite name.
+        bits: the cipher's secret bits.
+        pkix_verified: True when OpenSSL verified the chain against the CA
+            store during the handshake; None when it was not asked to.
+    """
+
+    chain: tuple[bytes, ...]
+    version: str = ""
+    cipher: str = ""
+    bits: int = 0
+    pkix_verified: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFailed:
+    """The TLS handshake failed; the connection is unusable.
+
+    *failure* is Postfix's outcome from
+    :func:`pyfix_smtp.tls.context.handshake_failure` (4.7.5 "Server
+    certificate not verified" or "Cannot start TLS: handshake failure");
+    *detail* is the OpenSSL text for logs.
+    """
+
+    failure: Failure
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the current connection (after QUIT, or *abort* without one)."""
+
+    abort: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FetchStsPolicy:
+    """Fetch ``https://mta-sts.<domain>/.well-known/mta-sts.txt`` (RFC 8461 §3.3).
+
+    Result: :class:`FetchedPolicy` or :class:`IoFailure`.
+    """
+
+    domain: str
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedPolicy:
+    """The body of a fetched MTA-STS policy."""
+
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CachedSession:
+    """The core's state of a connection kept open for reuse.
+
+    *state* is opaque to drivers (the protocol machine and what the core
+    knows of the server); *endpoint* says where it goes; *reuse_count* how
+    many transactions it carried; *expires* when it must be closed
+    (``smtp_connection_cache_time_limit``) and *reuse_deadline* when it may
+    no longer be reused (``smtp_connection_reuse_time_limit``).
+    """
+
+    endpoint: Endpoint
+    state: object
+    reuse_count: int
+    expires: float
+    reuse_deadline: float
+
+
+@dataclass(frozen=True, slots=True)
+class CacheTake:
+    """Take a cached connection stored under any of *labels*, first match wins.
+
+    Result: :class:`CachedSession` (its connection becomes current) or
+    ``None``. The driver drops expired entries itself.
+    """
+
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSave:
+    """Store the current connection under *labels*; it stops being current.
+
+    Result: ``None``.
+    """
+
+    labels: tuple[str, ...]
+    session: CachedSession
+
+
+Effect = (
+    GetTime
+    | Resolve
+    | ResolveMany
+    | Connect
+    | Send
+    | Receive
+    | StartTls
+    | Close
+    | FetchStsPolicy
+    | CacheTake
+    | CacheSave
+)
+
+# Result types, for drivers' and tests' annotations.
+ResolveResult = Answer
+EffectResult = (
+    float
+    | Answer
+    | tuple[Answer, ...]
+    | Connected
+    | IoFailure
+    | bytes
+    | TlsEstablished
+    | TlsFailed
+    | FetchedPolicy
+    | CachedSession
+    | None
+)
