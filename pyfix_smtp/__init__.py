@@ -11,6 +11,7 @@ The layers are importable on their own (see the documentation):
 
 from __future__ import annotations
 
+from pyfix_smtp.config import Config
 from pyfix_smtp.errors import (
     AddressError,
     ConfigError,
@@ -30,6 +31,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AddressError",
+    "Config",
     "ConfigError",
     "DestinationError",
     "DnsError",

@@ -4,5 +4,6 @@ from __future__ import annotations
 
 pytest_plugins = [
     "tests.peers.certs",
+    "tests.peers.dns",
     "tests.peers.sink",
 ]

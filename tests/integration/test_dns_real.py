@@ -17,7 +17,7 @@ from pyfix_smtp.dns.records import AddressRecord, Answer, MxRecord, Query, Rcode
 from pyfix_smtp.dns.results import Origin, Plan, Source
 from pyfix_smtp.dns.runner import plan_async, plan_sync
 from tests.peers.certs import LabCerts
-from tests.peers.dns import DnsLab, dns_lab  # noqa: F401  (fixture, until conftest lists it)
+from tests.peers.dns import DnsLab
 
 pytestmark = pytest.mark.peers
 
@@ -28,7 +28,7 @@ Planner = Callable[..., Awaitable[Plan]]
 
 
 @pytest.fixture(params=["sync", "async"])
-def lookup(request: pytest.FixtureRequest, dns_lab: DnsLab) -> Lookup:  # noqa: F811
+def lookup(request: pytest.FixtureRequest, dns_lab: DnsLab) -> Lookup:
     """One lookup function per adapter, both awaitable."""
     if request.param == "sync":
         resolver = dns_lab.resolver()
@@ -41,7 +41,7 @@ def lookup(request: pytest.FixtureRequest, dns_lab: DnsLab) -> Lookup:  # noqa: 
 
 
 @pytest.fixture(params=["sync", "async"])
-def make_plan(request: pytest.FixtureRequest, dns_lab: DnsLab) -> Planner:  # noqa: F811
+def make_plan(request: pytest.FixtureRequest, dns_lab: DnsLab) -> Planner:
     """plan_sync or plan_async against the lab, same signature."""
 
     async def run(nexthop: str, options: PlanOptions = SECURE, **parse: object) -> Plan:
@@ -141,12 +141,12 @@ async def test_mta_sts_txt(lookup: Lookup) -> None:
     assert [r.text for r in answer.records] == [b"v=STSv1; id=20240101T000000;"]  # type: ignore[union-attr]
 
 
-def test_refused_from_an_authoritative_server(dns_lab: DnsLab) -> None:  # noqa: F811
+def test_refused_from_an_authoritative_server(dns_lab: DnsLab) -> None:
     answer = dns_lab.authority_resolver().lookup(Query("nowhere.invalid", "A"))
     assert answer.rcode is Rcode.REFUSED
 
 
-async def test_no_server_is_a_timeout(dns_lab: DnsLab) -> None:  # noqa: F811
+async def test_no_server_is_a_timeout(dns_lab: DnsLab) -> None:
     from pyfix_smtp.dns.resolve import AsyncDnsResolver, DnsResolver
     from tests.peers import free_port
 
