@@ -137,10 +137,10 @@ class State(enum.Enum):
 # LocalProtocolError that names the state (h11 _state.py style).
 _TRANSITIONS: dict[tuple[State, str], State] = {
     (State.GREETING, "greeting-accepted"): State.HELLO,
-    (State.GREETING, "quit"): State.QUIT,
+    (State.GREETING, "refused"): State.QUIT,
     (State.HELLO, "hello-accepted"): State.READY,
     (State.HELLO, "hello-fallback"): State.HELLO,
-    (State.HELLO, "quit"): State.QUIT,
+    (State.HELLO, "refused"): State.QUIT,
     (State.READY, "start_tls"): State.STARTTLS,
     (State.READY, "start_auth"): State.AUTH,
     (State.READY, "start_transaction"): State.TRANSACTION,
@@ -640,7 +640,7 @@ class ClientConnection:
         # stream is broken; never after 421 (the server is closing).
         if self._closing_reply is not None:
             return  # _after_421() closes the session
-        self._goto("quit")
+        self._goto("refused")
         self._send_quit()
 
     def _send_quit(self) -> None:
@@ -1068,6 +1068,9 @@ class ClientConnection:
             else:
                 self._check_end_of_data(t, chunk, final)
                 out = chunk
+            if self._out:
+                # Commands the machine queued must never be overtaken.
+                out = self._send_now() + out
             if not final:
                 return out
             t.content_done = True
