@@ -1,0 +1,506 @@
+"""X.509 helpers shared by DANE, fingerprints and PKIX checks (pure, cryptography).
+
+What is here mirrors what OpenSSL does for Postfix:
+
+* :func:`match_host` - OpenSSL X509_check_host() with Postfix's flags
+  (``X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS``): DNS subjectAltNames, the
+  subject CN only when there is no DNS SAN, case-insensitive ASCII, a
+  wildcard only as the whole leftmost label of a name with at least three
+  labels, matching exactly one non-empty label; a reference name that starts
+  with ``.`` matches any name below that domain (Postfix ``dot-nexthop``).
+* :func:`spki_der` - the certificate's SubjectPublicKeyInfo exactly as
+  encoded in the certificate (what TLSA selector 1 hashes).
+* :func:`validate_path` - the checks of OpenSSL's ``check_chain()`` and
+  ``internal_verify()`` for a path from the leaf up to an already chosen
+  trust anchor: CA flags, path lengths, key usage, server-auth purpose,
+  signatures and validity dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import idna
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+__all__ = [
+    "ChainError",
+    "MatchName",
+    "PathAnchor",
+    "certificate_names",
+    "check_ca",
+    "fingerprint",
+    "likely_issued",
+    "load_certificate",
+    "match_host",
+    "match_names",
+    "self_issued",
+    "signed_by_key",
+    "spki_der",
+    "time_valid",
+    "validate_path",
+]
+
+_SGC_OIDS = (
+    x509.ObjectIdentifier("2.16.840.1.113730.4.1"),  # Netscape server gated crypto
+    x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.3"),  # Microsoft SGC
+)
+
+
+class ChainError(Exception):
+    """A certificate path failed a check; ``depth`` is 0 for the leaf."""
+
+    def __init__(self, reason: str, depth: int, *, name_mismatch: bool = False) -> None:
+        self.reason = reason
+        self.depth = depth
+        self.name_mismatch = name_mismatch  # the only problem is the name
+        super().__init__(f"{reason} (depth {depth})")
+
+
+@dataclass(frozen=True, slots=True)
+class MatchName:
+    """A reference name for certificate matching, in A-label form.
+
+    ``subdomain=True`` means "any name below *name*" (Postfix ``.domain``
+    or ``dot-nexthop``); *name* itself then does not match.
+    """
+
+    name: str
+    subdomain: bool = False
+
+    def __str__(self) -> str:
+        return "." + self.name if self.subdomain else self.name
+
+
+def load_certificate(der: bytes) -> x509.Certificate:
+    """Parse one DER certificate (ValueError when it is not one)."""
+    return x509.load_der_x509_certificate(der)
+
+
+def to_ascii(name: str) -> str:
+    """A-label form of a domain name (Postfix midna_domain_to_ascii()); ASCII names unchanged."""
+    if name.isascii():
+        return name
+    try:
+        return idna.encode(name, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise ValueError(f"invalid internationalized domain name {name!r}: {exc}") from None
+
+
+# ---------------------------------------------------------------- DER walking
+
+
+def _der_header(data: bytes, pos: int) -> tuple[int, int, int]:
+    """Return (tag, content start, content end) of the DER element at *pos*."""
+    if pos + 2 > len(data):
+        raise ValueError("truncated DER")
+    tag = data[pos]
+    length = data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or pos + count > len(data):
+            raise ValueError("bad DER length")
+        length = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+    if pos + length > len(data):
+        raise ValueError("truncated DER")
+    return tag, pos, pos + length
+
+
+def spki_der(cert_der: bytes) -> bytes:
+    """The SubjectPublicKeyInfo as encoded inside *cert_der* (TLSA selector 1).
+
+    OpenSSL hashes the certificate's own encoding (i2d_X509_PUBKEY), which
+    need not equal a re-encoding of the parsed key, so this walks the DER.
+    """
+    _, start, _ = _der_header(cert_der, 0)  # Certificate SEQUENCE
+    tag, tbs_start, tbs_end = _der_header(cert_der, start)  # TBSCertificate
+    if tag != 0x30:
+        raise ValueError("certificate has no TBSCertificate")
+    pos = tbs_start
+    index = 0
+    while pos < tbs_end:
+        tag, _, end = _der_header(cert_der, pos)
+        if index == 0 and tag == 0xA0:  # [0] version, optional
+            pos = end
+            continue
+        # serial, signature, issuer, validity, subject, subjectPublicKeyInfo
+        if index == 5:
+            return cert_der[pos:end]
+        index += 1
+        pos = end
+    raise ValueError("certificate has no SubjectPublicKeyInfo")
+
+
+def fingerprint(cert_der: bytes, digest: str, *, public_key: bool = False) -> bytes:
+    """Digest of the certificate (or its SPKI) with *digest* (``sha256``, ``sha1``, ``md5``...)."""
+    data = spki_der(cert_der) if public_key else cert_der
+    return hashlib.new(digest, data).digest()
+
+
+def colon_hex(data: bytes) -> str:
+    """``AA:BB:...`` as Postfix logs fingerprints."""
+    return ":".join(f"{b:02X}" for b in data)
+
+
+# ---------------------------------------------------------------- host names
+
+
+def certificate_names(cert: x509.Certificate) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(DNS subjectAltNames, subject common names) of *cert*."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        dns_names = tuple(san.value.get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        dns_names = ()
+    cns: list[str] = []
+    for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+        value = attr.value
+        cns.append(value if isinstance(value, str) else value.decode("utf-8", "replace"))
+    return dns_names, tuple(cns)
+
+
+def _ldh(ch: str) -> bool:
+    return ch.isascii() and (ch.isalnum() or ch == "-")
+
+
+def _valid_star(pattern: str) -> int:
+    """OpenSSL valid_star() with NO_PARTIAL_WILDCARDS: index of a usable '*', else -1."""
+    star = -1
+    label_start = True
+    idna_label = False
+    hyphen = False
+    dots = 0
+    n = len(pattern)
+    for i, ch in enumerate(pattern):
+        if ch == "*":
+            at_end = i == n - 1 or pattern[i + 1] == "."
+            if star >= 0 or idna_label or dots or not label_start or not at_end:
+                return -1  # one star, whole first label, not in an A-label
+            star = i
+            label_start = False
+        elif ch.isascii() and ch.isalnum():
+            if label_start and _lower(pattern[i : i + 4]) == "xn--":
+                idna_label = True
+            label_start = hyphen = False
+        elif ch == ".":
+            if hyphen or label_start:
+                return -1
+            label_start, hyphen, idna_label = True, False, False
+            dots += 1
+        elif ch == "-":
+            if label_start:
+                return -1
+            hyphen = True
+        else:
+            return -1
+    if label_start or hyphen or dots < 2:  # at least two dots after the star
+        return -1
+    return star
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _lower(text: str) -> str:
+    """ASCII-only case folding, as OpenSSL's equal_nocase()."""
+    return text.translate(_ASCII_LOWER)
+
+
+def _equal_nocase(pattern: str, reference: str, subdomain: bool) -> bool:
+    """OpenSSL equal_nocase() with skip_prefix() for ``.domain`` references."""
+    if "\x00" in pattern:
+        return False
+    if subdomain and len(pattern) > len(reference):
+        pattern = pattern[len(pattern) - len(reference) :]
+    return len(pattern) == len(reference) and _lower(pattern) == _lower(reference)
+
+
+def match_host(pattern: str, ref: MatchName) -> bool:
+    """Does the certificate name *pattern* match the reference *ref*?
+
+    OpenSSL equal_wildcard()/wildcard_match() semantics with
+    ``X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS`` (Postfix tls_client.c
+    add_namechecks()).
+    """
+    reference = "." + ref.name if ref.subdomain else ref.name
+    if not ref.subdomain:
+        star = _valid_star(pattern)
+        if star >= 0:
+            suffix = pattern[star + 1 :]
+            if len(reference) < len(suffix) + 1:
+                return False  # the wildcard must match at least one character
+            wild = reference[: len(reference) - len(suffix)]
+            if _lower(reference[len(wild) :]) != _lower(suffix):
+                return False
+            return all(_ldh(ch) for ch in wild)
+    return _equal_nocase(pattern, reference, ref.subdomain)
+
+
+def match_names(cert: x509.Certificate, refs: Sequence[MatchName]) -> MatchName | None:
+    """The first reference name that *cert* matches, or None.
+
+    DNS subjectAltNames are used; the subject CN only when the certificate
+    has no DNS SAN (OpenSSL do_x509_check()).
+    """
+    dns_names, cns = certificate_names(cert)
+    candidates = dns_names if dns_names else cns
+    for ref in refs:
+        for pattern in candidates:
+            if match_host(pattern, ref):
+                return ref
+    return None
+
+
+# ---------------------------------------------------------------- chain checks
+
+
+def _ext(
+    cert: x509.Certificate, cls: type[x509.ExtensionType]
+) -> x509.Extension[x509.ExtensionType] | None:
+    try:
+        return cert.extensions.get_extension_for_class(cls)
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _key_usage(cert: x509.Certificate) -> x509.KeyUsage | None:
+    ext = _ext(cert, x509.KeyUsage)
+    return ext.value if ext is not None and isinstance(ext.value, x509.KeyUsage) else None
+
+
+def _akid_skid_consistent(issuer: x509.Certificate, subject: x509.Certificate) -> bool:
+    """OpenSSL X509_check_akid(): a present AKID must agree with the issuer."""
+    akid_ext = _ext(subject, x509.AuthorityKeyIdentifier)
+    if akid_ext is None or not isinstance(akid_ext.value, x509.AuthorityKeyIdentifier):
+        return True
+    akid = akid_ext.value
+    if akid.key_identifier is not None:
+        skid_ext = _ext(issuer, x509.SubjectKeyIdentifier)
+        if (
+            skid_ext is not None
+            and isinstance(skid_ext.value, x509.SubjectKeyIdentifier)
+            and skid_ext.value.digest != akid.key_identifier
+        ):
+            return False
+    if akid.authority_cert_serial_number is not None:
+        if akid.authority_cert_serial_number != issuer.serial_number:
+            return False
+        names = akid.authority_cert_issuer or []
+        dirnames = [n.value for n in names if isinstance(n, x509.DirectoryName)]
+        if dirnames and issuer.issuer not in dirnames:
+            return False
+    return True
+
+
+def _sig_alg_matches(issuer: x509.Certificate, subject: x509.Certificate) -> bool:
+    """OpenSSL check_sig_alg_match(): the signature type fits the issuer key type."""
+    key = issuer.public_key()
+    params = subject.signature_algorithm_parameters
+    if isinstance(key, rsa.RSAPublicKey):
+        return isinstance(params, padding.PKCS1v15 | padding.PSS)
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return isinstance(params, ec.ECDSA)
+    return isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey | dsa.DSAPublicKey)
+
+
+def likely_issued(issuer: x509.Certificate, subject: x509.Certificate) -> bool:
+    """OpenSSL ossl_x509_likely_issued(): names, AKID and key type agree (no signature check)."""
+    try:
+        if issuer.subject != subject.issuer:
+            return False
+        return _akid_skid_consistent(issuer, subject) and _sig_alg_matches(issuer, subject)
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+
+
+def self_issued(cert: x509.Certificate) -> bool:
+    """Subject equals issuer and the AKID (if any) points at the own key (EXFLAG_SI)."""
+    return likely_issued(cert, cert)
+
+
+def check_ca(cert: x509.Certificate) -> int:
+    """OpenSSL check_ca(): 0 not a CA, 1 basicConstraints CA, 3 v1 root, 4 keyCertSign only."""
+    usage = _key_usage(cert)
+    if usage is not None and not usage.key_cert_sign:
+        return 0
+    bc = _ext(cert, x509.BasicConstraints)
+    if bc is not None and isinstance(bc.value, x509.BasicConstraints):
+        return 1 if bc.value.ca else 0
+    if cert.version is x509.Version.v1 and self_issued(cert):
+        return 3
+    if usage is not None:
+        return 4
+    return 0
+
+
+def _path_length(cert: x509.Certificate) -> int | None:
+    bc = _ext(cert, x509.BasicConstraints)
+    if bc is not None and isinstance(bc.value, x509.BasicConstraints):
+        return bc.value.path_length
+    return None
+
+
+def _server_purpose_ok(cert: x509.Certificate, *, ca: bool) -> bool:
+    """OpenSSL check_purpose_ssl_server(): EKU serverAuth/SGC, leaf key usage for TLS."""
+    eku = _ext(cert, x509.ExtendedKeyUsage)
+    if eku is not None and isinstance(eku.value, x509.ExtendedKeyUsage):
+        oids = list(eku.value)
+        if ExtendedKeyUsageOID.SERVER_AUTH not in oids and not any(o in oids for o in _SGC_OIDS):
+            return False
+    if ca:
+        return check_ca(cert) != 0
+    usage = _key_usage(cert)
+    return usage is None or bool(
+        usage.digital_signature or usage.key_encipherment or usage.key_agreement
+    )
+
+
+def time_valid(cert: x509.Certificate, now: dt.datetime) -> str | None:
+    """None when *now* lies in the validity period, else the reason."""
+    if now < cert.not_valid_before_utc:
+        return "certificate is not yet valid"
+    if now > cert.not_valid_after_utc:
+        return "certificate has expired"
+    return None
+
+
+def signed_by_key(cert: x509.Certificate, key: object) -> bool:
+    """Is *cert*'s signature made with *key* (a cryptography public key)?"""
+    sig = cert.signature
+    tbs = cert.tbs_certificate_bytes
+    params = cert.signature_algorithm_parameters
+    digest = cert.signature_hash_algorithm
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            if not isinstance(params, padding.PKCS1v15 | padding.PSS) or digest is None:
+                return False
+            key.verify(sig, tbs, params, digest)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            if not isinstance(params, ec.ECDSA):
+                return False
+            key.verify(sig, tbs, params)
+        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            key.verify(sig, tbs)
+        elif isinstance(key, dsa.DSAPublicKey):
+            if digest is None:
+                return False
+            key.verify(sig, tbs, digest)
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        return signed_by_key(cert, issuer.public_key())
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class PathAnchor:
+    """How the top of a path is trusted.
+
+    ``bare_key`` is set when a public key outside the path (DANE ``2 1 0`` or
+    a trust-anchor file key) signed the top certificate.
+    """
+
+    bare_key: object | None = None
+
+
+def validate_path(
+    path: Sequence[x509.Certificate],
+    *,
+    now: dt.datetime,
+    anchor: PathAnchor,
+    names: Sequence[MatchName] | None,
+) -> MatchName | None:
+    """Check a path ``path[0]`` (leaf) .. ``path[-1]`` (trust anchor).
+
+    The anchor was chosen by the caller (TLSA match, trust store). Mirrors
+    OpenSSL check_chain() and internal_verify(): unknown critical
+    extensions, CA flags (``CA:TRUE`` below the top), path lengths, the
+    ssl_server purpose, key usage of issuers, signatures from leaf to anchor,
+    and validity dates of every certificate checked - including a
+    self-issued anchor, excluding a non-self-issued anchor. With *names*,
+    the leaf must match one of them.
+
+    Returns:
+        The reference name that matched (None when *names* is None).
+
+    Raises:
+        ChainError: the first failed check, with its depth.
+    """
+    top = len(path) - 1
+    plen = 0
+    for depth, cert in enumerate(path):
+        try:
+            for ext in cert.extensions:
+                if ext.critical and isinstance(ext.value, x509.UnrecognizedExtension):
+                    raise ChainError("unhandled critical extension", depth)
+        except ValueError as exc:
+            raise ChainError(f"malformed certificate extensions: {exc}", depth) from None
+        if depth > 0:
+            ca = check_ca(cert)
+            if ca == 0 or (depth < top and ca != 1):
+                raise ChainError("invalid CA certificate", depth)
+            pathlen = _path_length(cert)
+            if depth > 1 and pathlen is not None and plen > pathlen:
+                raise ChainError("path length constraint exceeded", depth)
+            if not self_issued(cert):
+                plen += 1
+        if not _server_purpose_ok(cert, ca=depth > 0):
+            raise ChainError("unsupported certificate purpose", depth)
+
+    # OpenSSL check_id() runs here, but Postfix's verify callback lets any
+    # other error take priority over a name mismatch (tls_verify.c
+    # update_error_state()), so the mismatch is raised last.
+    matched: MatchName | None = None
+    if names is not None:
+        matched = match_names(path[0], names)
+
+    # internal_verify(): start at the anchor and walk down to the leaf.
+    n = top
+    if anchor.bare_key is not None:
+        why = time_valid(path[n], now)  # the key already verified path[top]
+        if why:
+            raise ChainError(why, n)
+        start = n - 1
+    elif self_issued(path[n]):
+        why = time_valid(path[n], now)  # OpenSSL checks a self-issued anchor's dates too
+        if why:
+            raise ChainError(why, n)
+        start = n - 1
+    else:
+        if n == 0:
+            raise ChainError("unable to verify the first certificate", 0)
+        start = n - 1  # a non-self-issued anchor is not itself checked
+    for depth in range(start, -1, -1):
+        issuer, cert = path[depth + 1], path[depth]
+        usage = _key_usage(issuer)
+        if usage is not None and not usage.key_cert_sign:
+            raise ChainError("issuer key usage does not include certificate signing", depth + 1)
+        if not _signed_by(cert, issuer):
+            raise ChainError("certificate signature failure", depth)
+        why = time_valid(cert, now)
+        if why:
+            raise ChainError(why, depth)
+    if names is not None and matched is None:
+        raise ChainError("certificate name does not match", 0, name_mismatch=True)
+    return matched
+
+
+def der_of(cert: x509.Certificate) -> bytes:
+    """DER encoding of *cert*."""
+    return cert.public_bytes(Encoding.DER)
