@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyfix_smtp.errors import ConfigError, LookupTableError
+from pyfix_smtp.maps import TableList, open_table
 from pyfix_smtp.sasl.passwords import (
     Credentials,
     LookupSource,
@@ -232,3 +233,61 @@ def test_split_round_trip(username: str, password: str) -> None:
 def test_credentials_repr_hides_password() -> None:
     creds = Credentials("u", "s3cret", "mx", LookupSource.HOST)
     assert "s3cret" not in repr(creds)
+
+
+# --- with real Postfix-style tables (pyfix_smtp.maps) ---------------------------------
+
+
+def test_partial_keys_skip_pattern_tables() -> None:
+    # The regexp would match the stripped address, but Postfix never shows a
+    # pattern table a partial key; the fixed-key @domain entry wins instead.
+    table = TableList.parse(
+        "regexp:{ {/^user@example\\.org$/ regexp-user:pw} }, inline:{ @example.org=domain-user:pw }"
+    )
+    creds = lookup_credentials(
+        table,
+        host="mx",
+        nexthop="dom",
+        sender="user+ext@example.org",
+        sender_dependent=True,
+        recipient_delimiter="+",
+    )
+    assert creds is not None
+    assert (creds.username, creds.key) == ("domain-user", "@example.org")
+    # The full address does go to the regexp table.
+    creds = lookup_credentials(
+        table, host="mx", nexthop="dom", sender="user@example.org", sender_dependent=True
+    )
+    assert creds is not None
+    assert creds.username == "regexp-user"
+
+
+def test_single_pattern_table_is_skipped_for_partial_keys() -> None:
+    regexp = open_table("regexp:{ {/@example\\.org$/ any:pw} }")
+    assert not regexp.fixed
+    creds = lookup_credentials(
+        regexp,
+        host="",
+        nexthop="",
+        sender="a+b@example.org",
+        sender_dependent=True,
+        recipient_delimiter="+",
+    )
+    assert creds is not None
+    assert creds.key == "a+b@example.org"  # only the full key reached it
+
+
+def test_fixed_tables_fold_case() -> None:
+    table = TableList.parse("inline:{ mx.example.com=u:p }")
+    creds = lookup_credentials(table, host="MX.Example.COM", nexthop="example.com")
+    assert creds is not None
+    assert creds.source is LookupSource.HOST
+
+
+def test_relayhost_keys_with_real_table() -> None:
+    table = TableList.parse("inline:{ [mail.isp.example]:587=u:p }")
+    # The bracketed form without the port is not a key Postfix tries.
+    assert lookup_credentials(table, host="mail.isp.example", nexthop="[mail.isp.example]") is None
+    creds = lookup_credentials(table, host="mail.isp.example", nexthop="[mail.isp.example]:587")
+    assert creds is not None
+    assert creds.source is LookupSource.NEXTHOP

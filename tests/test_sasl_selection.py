@@ -287,3 +287,14 @@ def test_filter_then_security_options() -> None:
     assert (
         choose_mechanism(offered, security_options=frozenset(), mechanism_filter=flt) == "CRAM-MD5"
     )
+
+
+def test_mechanism_filter_with_inline_table() -> None:
+    flt = MechanismFilter.parse("!login, inline:{ PLAIN=yes, cram-md5=yes }")
+    assert flt.apply(["LOGIN", "PLAIN", "CRAM-MD5", "SCRAM-SHA-256"]) == ("PLAIN", "CRAM-MD5")
+
+
+def test_mechanism_filter_bad_table_names_the_parameter() -> None:
+    with pytest.raises(ConfigError) as info:
+        MechanismFilter.parse("hash:/etc/postfix/mechs")
+    assert info.value.parameter == "smtp_sasl_mechanism_filter"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import logging
-from types import SimpleNamespace
 
 import pytest
 
+from pyfix_smtp.config import Config
 from pyfix_smtp.errors import ConfigError, SaslError
 from pyfix_smtp.sasl import (
     AuthAttempt,
@@ -107,45 +107,52 @@ def test_option_errors(kw: dict[str, object], parameter: str) -> None:
     assert info.value.parameter == parameter
 
 
-def test_from_config_namespace() -> None:
-    # A Config-like object: attributes named after the parameters.
-    table = DictTable({HOST: "u:p"})
-    cfg = SimpleNamespace(
-        protocol="smtp",
-        smtp_sasl_auth_enable=True,
-        smtp_sasl_password_maps=table,
-        smtp_sasl_password_result_delimiter="|",
-        smtp_sender_dependent_authentication=True,
-        smtp_sasl_mechanism_filter=("plain", "!login"),
-        smtp_sasl_security_options=("noanonymous",),
-        smtp_sasl_tls_security_options=("noanonymous",),
-        smtp_sasl_tls_verified_security_options=(),
-        send_cyrus_sasl_authzid=True,
-        smtp_sasl_auth_soft_bounce=False,
-        smtp_sasl_auth_cache_name="memory:",
-        smtp_sasl_auth_cache_time=3600.0,
-        smtp_sasl_type="cyrus",
+def test_from_config_defaults() -> None:
+    opts = SaslOptions.from_config(Config())
+    assert opts == SaslOptions()
+
+
+def test_from_config_main_cf() -> None:
+    cfg = Config.from_postconf(
+        "smtp_sasl_auth_enable = yes\n"
+        "smtp_sasl_password_maps = inline:{ mx.example.com=u|p:w }\n"
+        "smtp_sasl_password_result_delimiter = |\n"
+        "smtp_sender_dependent_authentication = yes\n"
+        "smtp_sasl_mechanism_filter = !login, inline:{ plain=yes, cram-md5=yes }\n"
+        "smtp_sasl_tls_security_options = noanonymous\n"
+        "send_cyrus_sasl_authzid = yes\n"
+        "smtp_sasl_auth_soft_bounce = no\n"
+        "smtp_sasl_auth_cache_name = memory:\n"
+        "smtp_sasl_auth_cache_time = 1h\n"
     )
     opts = SaslOptions.from_config(cfg)
     assert opts.auth_enable
-    assert opts.password_maps is table
-    assert opts.password_result_delimiter == "|"
     assert opts.sender_dependent_authentication
-    assert opts.mechanism_filter.apply(["LOGIN", "PLAIN", "CRAM-MD5"]) == ("PLAIN",)
-    assert opts.security_options == {SecurityOption.NOANONYMOUS}
-    assert opts.tls_verified_security_options == frozenset()
+    assert opts.mechanism_filter.apply(["LOGIN", "PLAIN", "CRAM-MD5", "XOAUTH2"]) == (
+        "PLAIN",
+        "CRAM-MD5",
+    )
+    assert opts.security_options == DEFAULT_SECURITY_OPTIONS
+    # $smtp_sasl_tls_security_options -> smtp_sasl_tls_verified_security_options
+    assert opts.tls_security_options == {SecurityOption.NOANONYMOUS}
+    assert opts.tls_verified_security_options == {SecurityOption.NOANONYMOUS}
     assert opts.send_authzid
     assert not opts.auth_soft_bounce
+    creds = opts.credentials(host="mx.example.com", nexthop="example.com")
+    assert creds is not None
+    assert (creds.username, creds.password) == ("u", "p:w")
     cache = opts.open_cache()
     assert cache is not None
     assert cache.ttl == 3600.0
 
 
 def test_from_config_lmtp_names_lmtp_parameters() -> None:
-    cfg = SimpleNamespace(protocol="lmtp", smtp_sasl_security_options=("bogus",))
+    cfg = Config(protocol="lmtp", lmtp_sasl_security_options="noplaintext, bogus")
     with pytest.raises(ConfigError) as info:
         SaslOptions.from_config(cfg)
     assert info.value.parameter == "lmtp_sasl_security_options"
+    lmtp = SaslOptions.from_config(Config(protocol="lmtp"))
+    assert lmtp.protocol == "lmtp"
 
 
 # --- start_auth: Postfix's order ----------------------------------------------------

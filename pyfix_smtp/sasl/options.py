@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pyfix_smtp.errors import ConfigError
 from pyfix_smtp.sasl.cache import AuthFailureCache, open_auth_cache
@@ -13,9 +13,12 @@ from pyfix_smtp.sasl.selection import (
     MechanismFilter,
     SecurityOption,
     parse_security_options,
-    split_list,
 )
 from pyfix_smtp.sasl.tables import LookupTable
+
+if TYPE_CHECKING:
+    from pyfix_smtp.config import Config
+    from pyfix_smtp.maps import TableList
 
 __all__ = ["DEFAULT_SECURITY_OPTIONS", "SaslOptions"]
 
@@ -95,65 +98,39 @@ class SaslOptions:
             object.__setattr__(self, "tls_verified_security_options", self.tls_security_options)
 
     @classmethod
-    def from_config(cls, cfg: object) -> SaslOptions:
+    def from_config(cls, cfg: Config) -> SaslOptions:
         """Build the options from a :class:`pyfix_smtp.config.Config`.
 
-        In an LMTP config the smtp_* attributes hold the lmtp_* values.
+        In an LMTP config the smtp_* attributes hold the lmtp_* values, and
+        errors name the lmtp_* parameters. ``recipient_delimiter`` and the
+        local domains for sender lookups are not smtp(8) parameters; set them
+        with :func:`dataclasses.replace` when sender-dependent lookups need them.
         """
+        protocol = cfg.protocol
 
-        def get(name: str, default: object = None) -> object:
-            return getattr(cfg, name, default)
+        def options(name: str) -> frozenset[SecurityOption]:
+            value: tuple[str, ...] = getattr(cfg, name)
+            return parse_security_options(value, _name(name, protocol))
 
-        protocol = str(get("protocol", "smtp"))
-        security = parse_security_options(
-            _as_list(get("smtp_sasl_security_options", "noplaintext, noanonymous")),
-            _name("smtp_sasl_security_options", protocol),
-        )
-        tls_value = get("smtp_sasl_tls_security_options")
-        tls = (
-            None
-            if tls_value is None
-            else parse_security_options(
-                _as_list(tls_value), _name("smtp_sasl_tls_security_options", protocol)
-            )
-        )
-        tlsv_value = get("smtp_sasl_tls_verified_security_options")
-        tlsv = (
-            None
-            if tlsv_value is None
-            else parse_security_options(
-                _as_list(tlsv_value), _name("smtp_sasl_tls_verified_security_options", protocol)
-            )
-        )
-        maps = get("smtp_sasl_password_maps")
-        filter_value = get("smtp_sasl_mechanism_filter", ())
-        if isinstance(filter_value, LookupTable):
-            mechanism_filter = MechanismFilter(((False, filter_value),), repr(filter_value))
-        else:
-            mechanism_filter = MechanismFilter.parse(
-                _as_list(filter_value), parameter=_name("smtp_sasl_mechanism_filter", protocol)
-            )
-        local = [str(get("myorigin", "") or "")]
-        local += list(_as_list(get("mydestination", ())))
+        maps: TableList = cfg.smtp_sasl_password_maps
         return cls(
-            auth_enable=bool(get("smtp_sasl_auth_enable", False)),
-            password_maps=_as_table(maps),
-            password_result_delimiter=str(get("smtp_sasl_password_result_delimiter", ":")),
-            sender_dependent_authentication=bool(
-                get("smtp_sender_dependent_authentication", False)
+            auth_enable=cfg.smtp_sasl_auth_enable,
+            password_maps=maps if maps else None,
+            password_result_delimiter=cfg.smtp_sasl_password_result_delimiter,
+            sender_dependent_authentication=cfg.smtp_sender_dependent_authentication,
+            mechanism_filter=MechanismFilter.parse(
+                cfg.smtp_sasl_mechanism_filter,
+                parameter=_name("smtp_sasl_mechanism_filter", protocol),
             ),
-            mechanism_filter=mechanism_filter,
-            security_options=security,
-            tls_security_options=tls,
-            tls_verified_security_options=tlsv,
-            send_authzid=bool(get("send_cyrus_sasl_authzid", False)),
-            auth_soft_bounce=bool(get("smtp_sasl_auth_soft_bounce", True)),
-            auth_cache_name=_cache_name(get("smtp_sasl_auth_cache_name", "")),
-            auth_cache_time=float(str(get("smtp_sasl_auth_cache_time", _NINETY_DAYS))),
-            sasl_type=str(get("smtp_sasl_type", "cyrus")),
+            security_options=options("smtp_sasl_security_options"),
+            tls_security_options=options("smtp_sasl_tls_security_options"),
+            tls_verified_security_options=options("smtp_sasl_tls_verified_security_options"),
+            send_authzid=cfg.send_cyrus_sasl_authzid,
+            auth_soft_bounce=cfg.smtp_sasl_auth_soft_bounce,
+            auth_cache_name=cfg.smtp_sasl_auth_cache_name,
+            auth_cache_time=cfg.smtp_sasl_auth_cache_time,
+            sasl_type=cfg.smtp_sasl_type,
             protocol=protocol,
-            recipient_delimiter=str(get("recipient_delimiter", "") or ""),
-            local_domains=tuple(d for d in local if d and ":" not in d and "/" not in d),
         )
 
     def security_options_for(self, security: ConnectionSecurity) -> frozenset[SecurityOption]:
@@ -194,37 +171,3 @@ class SaslOptions:
 def _name(parameter: str, protocol: str) -> str:
     # In an LMTP config the smtp_* attribute holds the lmtp_* parameter.
     return "lmtp_" + parameter.removeprefix("smtp_") if protocol == "lmtp" else parameter
-
-
-def _as_list(value: object) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return split_list(value)
-    if isinstance(value, Iterable):
-        return split_list(str(v) for v in value)
-    raise TypeError(f"expected a list value, got {value!r}")
-
-
-def _as_table(value: object) -> LookupTable | None:
-    if value is None or value == "" or value == ():
-        return None
-    if isinstance(value, LookupTable):
-        # An empty TableList means "unset".
-        tables = getattr(value, "tables", None)
-        if tables is not None and not tables:
-            return None
-        return value
-    raise TypeError(f"smtp_sasl_password_maps: expected a lookup table, got {value!r}")
-
-
-def _cache_name(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    ref = getattr(value, "ref", None) or getattr(value, "text", None)
-    if isinstance(ref, str):
-        return ref
-    tables = getattr(value, "tables", None)
-    if tables is not None and not tables:
-        return ""
-    raise TypeError(f"smtp_sasl_auth_cache_name: unexpected value {value!r}")

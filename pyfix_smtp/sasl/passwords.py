@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pyfix_smtp.errors import ConfigError, LookupTableError
+from pyfix_smtp.maps import TableList
 from pyfix_smtp.sasl.tables import LookupTable
 
 __all__ = [
@@ -218,6 +219,17 @@ def split_password_result(value: str, delimiter: str = ":") -> tuple[str, str]:
     return username, password
 
 
+def _lookup(table: LookupTable, lookup: LookupKey) -> str | None:
+    if not lookup.partial:
+        return table.lookup(lookup.key)
+    # Postfix maps_find(..., DICT_FLAG_FIXED): partial keys skip pattern tables.
+    if isinstance(table, TableList):
+        return table.lookup(lookup.key, fixed_only=True)
+    if getattr(table, "fixed", True) is False:
+        return None  # a single pattern table (regexp:, pcre:, cidr:, callable)
+    return table.lookup(lookup.key)
+
+
 def lookup_credentials(
     table: LookupTable,
     *,
@@ -245,7 +257,7 @@ def lookup_credentials(
         recipient_delimiter=recipient_delimiter,
         local_domains=local_domains,
     ):
-        value = table.lookup(lookup.key)
+        value = _lookup(table, lookup)
         if value is None:
             continue
         if value == "":

@@ -20,12 +20,13 @@ Postfix picks a mechanism in two steps, and so do we:
 from __future__ import annotations
 
 import enum
-import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from pyfix_smtp.errors import ConfigError, SaslMechanismError
+from pyfix_smtp.maps import open_table as maps_open_table
+from pyfix_smtp.maps.syntax import COMMA_SPACE, split_tokens
 from pyfix_smtp.sasl.failures import no_compatible_mechanisms, no_mechanism_available
 from pyfix_smtp.sasl.tables import LookupTable
 
@@ -100,9 +101,12 @@ class ConnectionSecurity(enum.Enum):
 
 
 def split_list(value: str | Iterable[str]) -> tuple[str, ...]:
-    """Split a Postfix list value on commas and whitespace (``CHARS_COMMA_SP``)."""
+    """Split a Postfix list value on commas and whitespace, keeping ``{...}`` whole.
+
+    Postfix match_list.c uses mystrtokq() with ``CHARS_COMMA_SP``.
+    """
     items = [value] if isinstance(value, str) else list(value)
-    return tuple(word for item in items for word in item.replace(",", " ").split())
+    return tuple(word for item in items for word in split_tokens(item, COMMA_SPACE))
 
 
 def parse_security_options(
@@ -127,13 +131,6 @@ def parse_security_options(
 
 
 TableOpener = Callable[[str], LookupTable]
-
-
-def _default_opener() -> TableOpener:
-    # pyfix_smtp.maps is written in parallel; import it only when a table is named.
-    module = importlib.import_module("pyfix_smtp.maps")
-    opener: TableOpener = module.open_table
-    return opener
 
 
 def _is_table(item: str) -> bool:
@@ -205,8 +202,10 @@ class MechanismFilter:
                     for inner in split_list(line):
                         cls._parse_item(inner, negated, patterns, open_table, parameter, value)
         elif _is_table(item):
-            opener = open_table if open_table is not None else _default_opener()
-            patterns.append((negated, opener(item)))
+            if open_table is not None:
+                patterns.append((negated, open_table(item)))
+            else:
+                patterns.append((negated, maps_open_table(item, parameter=parameter)))
         else:
             patterns.append((negated, item.upper()))
 
