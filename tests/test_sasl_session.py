@@ -15,6 +15,7 @@ from pyfix_smtp.sasl import (
     MechanismFilter,
     SaslOptions,
     SecurityOption,
+    answer_challenge,
     finish_auth,
     mechanism_failure,
     parse_security_options,
@@ -312,3 +313,20 @@ def test_mechanism_failure_text() -> None:
             "PLAIN: unexpected server challenge b'x'",
         )
     )
+
+
+def test_answer_challenge() -> None:
+    attempt = start(options(), ("CRAM-MD5",))
+    assert isinstance(attempt, AuthAttempt)
+    bad = answer_challenge(attempt, None)
+    assert bad == Failure(
+        "4.7.0",
+        f"SASL authentication failed; cannot authenticate to server {SERVER}: "
+        "malformed base64 in server challenge",
+    )
+    response = answer_challenge(attempt, b"<1896.697170952@postoffice.reston.mci.net>")
+    assert isinstance(response, bytes)
+    assert response.startswith(b"user ")
+    again = answer_challenge(attempt, b"<1.2@x>")
+    assert isinstance(again, Failure)
+    assert "CRAM-MD5: unexpected server challenge" in again.reason

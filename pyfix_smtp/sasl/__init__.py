@@ -54,7 +54,13 @@ from pyfix_smtp.sasl.selection import (
     filter_offered,
     parse_security_options,
 )
-from pyfix_smtp.sasl.session import AuthAttempt, finish_auth, mechanism_failure, start_auth
+from pyfix_smtp.sasl.session import (
+    AuthAttempt,
+    answer_challenge,
+    finish_auth,
+    mechanism_failure,
+    start_auth,
+)
 from pyfix_smtp.sasl.tables import LookupTable
 
 __all__ = [
@@ -81,6 +87,7 @@ __all__ = [
     "SecurityOption",
     "SqliteAuthCacheStore",
     "XOAuth2",
+    "answer_challenge",
     "auth_soft_bounce",
     "choose_mechanism",
     "create_mechanism",

@@ -1,7 +1,7 @@
 """One SMTP AUTH attempt from start to finish, in Postfix's order (sans-IO).
 
 The protocol layer sends ``AUTH mech [initial-response]``, base64-encodes and
-decodes, and feeds 334 challenges to ``attempt.mechanism.step()``. This module
+decodes, and passes each 334 challenge to :func:`answer_challenge`. This module
 decides everything around that, as Postfix smtp_sasl_proto.c
 ``smtp_sasl_helo_login()`` and smtp_sasl_glue.c ``smtp_sasl_authenticate()`` do:
 
@@ -32,7 +32,7 @@ from pyfix_smtp.sasl.passwords import Credentials
 from pyfix_smtp.sasl.selection import ConnectionSecurity, choose_mechanism, filter_offered
 from pyfix_smtp.status import Failure, Reply
 
-__all__ = ["AuthAttempt", "finish_auth", "mechanism_failure", "start_auth"]
+__all__ = ["AuthAttempt", "answer_challenge", "finish_auth", "mechanism_failure", "start_auth"]
 
 log = logging.getLogger("pyfix_smtp.sasl")
 
@@ -117,6 +117,21 @@ def start_auth(
     except SaslError as exc:
         return mechanism_failure(server, exc)
     return AuthAttempt(mechanism, initial, credentials, host, server)
+
+
+def answer_challenge(attempt: AuthAttempt, challenge: bytes | None) -> bytes | Failure:
+    """The raw response to one 334 challenge, or the failure that ends the session.
+
+    *challenge* is the decoded challenge, ``None`` when the server's text was
+    not base64 (Postfix: the SASL library's decode fails and the session
+    fails with 4.7.0). On a failure the caller abandons the exchange.
+    """
+    if challenge is None:
+        return cannot_authenticate(attempt.server, "malformed base64 in server challenge")
+    try:
+        return attempt.mechanism.step(challenge)
+    except SaslError as exc:
+        return mechanism_failure(attempt.server, exc)
 
 
 def mechanism_failure(server: str, error: SaslError) -> Failure:
