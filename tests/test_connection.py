@@ -90,6 +90,7 @@ class Scenario:
     auth: tuple[str, bytes | None] | None = None
     auth_answers: list[bytes | None] = field(default_factory=list)  # None: cancel
     keep_session: bool = False
+    verify: str | None = None  # address verification probe target
     second: Envelope | None = None  # a second transaction on the same session
     all_at_once: bool = True  # the server stream may be fed in one go
     whole_only: bool = False  # meaningful only when each S step arrives in one read
@@ -114,7 +115,9 @@ def driver(sc: Scenario) -> Callable[[ClientConnection, Event], bytes | Hangup |
             if sc.auth is not None and not state["auth"]:
                 state["auth"] = True
                 return conn.start_auth(*sc.auth)
-            return conn.start_transaction(sc.envelope, keep_session=sc.keep_session)
+            return conn.start_transaction(
+                sc.envelope, keep_session=sc.keep_session, verify=sc.verify
+            )
         if isinstance(event, StartTlsReady):
             return conn.tls_established()
         if isinstance(event, StartTlsRejected):
@@ -1410,6 +1413,53 @@ scenario(
     check=lambda r, c: (
         (not c.reusable) or pytest.fail("reusable"),
         r.of(RsetResult)[0].reply.code == 503 or pytest.fail("rset"),  # type: ignore[attr-defined]
+    ),
+)
+
+
+# 55. address verification probe, target rcpt: RSET instead of DATA
+scenario(
+    "verify_rcpt",
+    T(
+        *START,
+        *EHLO_PIPE,
+        "C MAIL FROM:<>",
+        "C RCPT TO:<b@example.net>",
+        "C RCPT TO:<c@example.net>",
+        "C RSET",
+        "C QUIT",
+        "S 250 ok",
+        "S 250 2.1.5 ok",
+        "S 550 5.1.1 unknown user",
+        "S 250 ok",
+    ),
+    envelope=Envelope("", ["b@example.net", "c@example.net"]),
+    options=opts(),
+    verify="rcpt",
+    check=lambda r, c: (
+        [o[:2] for o in outcomes(r)] == [(True, None), (False, "5.1.1")]
+        or pytest.fail(str(outcomes(r)))
+    ),
+)
+# 56. address verification probe, target data: the session ends after 354
+scenario(
+    "verify_data",
+    T(
+        *START,
+        *EHLO_PIPE,
+        "C MAIL FROM:<>",
+        "C RCPT TO:<b@example.net>",
+        "C DATA",
+        "S 250 ok",
+        "S 250 ok",
+        "S 354 go",
+    ),
+    envelope=Envelope("", ["b@example.net"]),
+    options=opts(),
+    verify="data",
+    check=lambda r, c: (
+        outcomes(r) == [(True, None, None)] or pytest.fail(str(outcomes(r))),
+        (c.state is State.CLOSED and not closed(r).lost) or pytest.fail(str(closed(r))),
     ),
 )
 

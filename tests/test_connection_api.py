@@ -24,6 +24,8 @@ from pyfix_smtp.protocol.events import (
     DataReady,
     Event,
     Extensions,
+    LmtpRecipientResult,
+    MessageResult,
     NeedData,
     StartTlsReady,
     TransactionResult,
@@ -414,3 +416,82 @@ def test_flooding_server_keeps_memory_bounded(chunk: bytes, repeat: int) -> None
             if conn.state is State.CLOSED:
                 return
         assert conn._parser.buffered <= 512
+
+
+# -- BDAT with several chunks -----------------------------------------
+
+
+def bdat_ready(lmtp: bool = False) -> ClientConnection:
+    conn = ClientConnection(ClientOptions(helo_name="c.example", chunking=True, lmtp=lmtp))
+    pump(conn, b"220 mx\r\n")
+    conn.data_to_send()
+    pump(conn, b"250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n")
+    assert conn.start_transaction(Envelope("a@b.example", ["c@d.example", "e@f.example"])) == (
+        b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nRCPT TO:<e@f.example>\r\n"
+    )
+    events = pump(conn, b"250 ok\r\n250 ok\r\n250 ok\r\n")
+    ready = events[-1]
+    assert isinstance(ready, DataReady)
+    assert ready.reply is None
+    assert ready.framing.name == "BDAT"
+    return conn
+
+
+def test_bdat_chunks_are_pipelined_and_counted() -> None:
+    conn = bdat_ready()
+    assert conn.send_data(b"first\r\n") == b"BDAT 7\r\nfirst\r\n"
+    assert conn.send_data(b"") == b""  # nothing to send, no empty chunk
+    assert conn.send_data(b"last\r\n", final=True) == b"BDAT 6 LAST\r\nlast\r\nQUIT\r\n"
+    events = pump(conn, b"250 2.0.0 7 octets\r\n250 2.0.0 queued\r\n")
+    summary = next(e for e in events if isinstance(e, TransactionResult))
+    assert [o.delivered for o in summary.outcomes] == [True, True]
+    assert isinstance(events[-1], Closed)
+
+
+def test_bdat_failed_chunk_stops_the_rest() -> None:
+    conn = bdat_ready()
+    assert conn.send_data(b"first\r\n").startswith(b"BDAT 7\r\n")
+    # the driver reads the reply between chunks: the chunk failed
+    events = pump(conn, b"552 5.3.4 message too big\r\n")
+    assert events == []  # replies are read after the content
+    conn.receive_data(b"")  # ... unless the connection is gone
+    events = pump(conn)
+    summary = next(e for e in events if isinstance(e, TransactionResult))
+    assert {o.failure.status for o in summary.outcomes if o.failure} == {"5.3.4"}
+
+
+def test_bdat_after_a_refused_chunk_resets() -> None:
+    conn = bdat_ready()
+    conn.send_data(b"one\r\n")
+    conn.send_data(b"two\r\n")
+    out = conn.send_data(b"three\r\n", final=True)
+    assert out == b"BDAT 7 LAST\r\nthree\r\nQUIT\r\n"
+    events = pump(conn, b"554 5.6.0 bad chunk\r\n503 5.5.1 no\r\n503 5.5.1 no\r\n")
+    [message] = [e for e in events if isinstance(e, MessageResult)]
+    assert message.stage.name == "BDAT"
+    summary = next(e for e in events if isinstance(e, TransactionResult))
+    assert all(
+        "(in reply to BDAT command)" in (o.failure.reason if o.failure else "")
+        for o in summary.outcomes
+    )
+
+
+def test_lmtp_bdat_replies_per_recipient() -> None:
+    conn = bdat_ready(lmtp=True)
+    conn.send_data(b"body\r\n", final=True)
+    events = pump(conn, b"250 2.0.0 <c@d.example> ok\r\n452 4.2.2 <e@f.example> full\r\n")
+    lmtp = [e for e in events if isinstance(e, LmtpRecipientResult)]
+    assert [(e.index, e.accepted, e.stage.name) for e in lmtp] == [
+        (0, True, "BDAT_LAST"),
+        (1, False, "BDAT_LAST"),
+    ]
+
+
+def test_lmtp_bdat_failed_chunk_expects_one_last_reply() -> None:
+    conn = bdat_ready(lmtp=True)
+    conn.send_data(b"one\r\n")
+    conn.send_data(b"two\r\n", final=True)
+    events = pump(conn, b"554 5.6.0 bad chunk\r\n503 5.5.1 no transaction\r\n")
+    assert isinstance(events[-1], Closed)
+    summary = next(e for e in events if isinstance(e, TransactionResult))
+    assert {o.failure.status for o in summary.outcomes if o.failure} == {"5.6.0"}

@@ -267,6 +267,7 @@ class _Transaction:
 
     envelope: Envelope
     keep: bool
+    verify: str | None
     bdat: bool
     downgrade: bool
     xforward: tuple[bytes | None, bytes | None]
@@ -287,7 +288,6 @@ class _Transaction:
     recv_done: int = 0
     data_reply: Reply | None = None
     bdat_failed: bool = False
-    bdat_aborted: bool = False  # a chunk failed before the last: RSET instead
     quit_reply: Reply | None = None
     tail: bytes = b"\r\n"
     outcomes: dict[int, RecipientOutcome] = field(default_factory=dict)
@@ -830,7 +830,12 @@ class ClientConnection:
     # The mail transaction (smtp_xfer(), smtp_loop())
 
     def start_transaction(
-        self, envelope: Envelope, *, keep_session: bool = False, now: float | None = None
+        self,
+        envelope: Envelope,
+        *,
+        keep_session: bool = False,
+        verify: str | None = None,
+        now: float | None = None,
     ) -> bytes:
         """Start sending *envelope*; return the first write (XFORWARD/MAIL/RCPT/DATA).
 
@@ -838,6 +843,13 @@ class ClientConnection:
             envelope: sender, recipients and DSN/SIZE/... parameters.
             keep_session: the session will be reused (cached): end with the
                 end-of-data reply instead of QUIT.
+            verify: an address verification probe (Postfix trace-only
+                request): ``"rcpt"`` or ``"data"`` as in
+                ``smtp_address_verify_target``. With ``"rcpt"`` an accepted
+                RCPT counts as delivered and RSET replaces DATA; with
+                ``"data"`` the recipients count as delivered when DATA is
+                accepted, and the session then ends at once (no ``.``, no
+                QUIT: close the connection).
             now: the current time, for the 10-second pipelining flush rule.
 
         A message the server cannot take (larger than its SIZE, SMTPUTF8
@@ -846,6 +858,8 @@ class ClientConnection:
         caches it).
         """
         self._check("start_transaction")
+        if verify not in (None, "rcpt", "data"):
+            raise CommandError("smtp_address_verify_target", verify, "must be rcpt or data")
         ext = self._extensions
         if ext is None:  # pragma: no cover - READY implies a hello
             raise LocalProtocolError("no hello reply yet", state=self._state.name)
@@ -891,7 +905,8 @@ class ClientConnection:
             txn = _Transaction(
                 envelope=envelope,
                 keep=keep_session,
-                bdat=opts.chunking and ext.chunking and ext.pipelining,
+                verify=verify,
+                bdat=opts.chunking and ext.chunking and ext.pipelining and verify is None,
                 downgrade=mime_downgrade_applies(
                     envelope,
                     ext,
@@ -924,7 +939,10 @@ class ClientConnection:
             return t.mail, _S.RCPT, 0
         if state is _S.RCPT:
             nxt_rcpt = t.send_rcpt + 1
-            return t.rcpts[t.send_rcpt], (_S.DATA if nxt_rcpt == n else _S.RCPT), nxt_rcpt
+            if nxt_rcpt < n:
+                return t.rcpts[t.send_rcpt], _S.RCPT, nxt_rcpt
+            # smtp_loop(): a probe with target "rcpt" sends RSET instead of DATA.
+            return t.rcpts[t.send_rcpt], (_S.ABORT if t.verify == "rcpt" else _S.DATA), nxt_rcpt
         end_state = _S.LAST if t.keep else _S.QUIT
         if state is _S.DATA:
             if t.bdat:
@@ -1034,14 +1052,9 @@ class ClientConnection:
 
     def _content_sent(self, t: _Transaction) -> None:
         """The caller's final chunk (with "." or BDAT LAST) went out."""
-        if t.bdat_aborted:
-            # RFC 3030 §2: no BDAT after a failed one; reset the transaction.
-            self._write(b"RSET\r\n")
-            self._pending.append(_Pending(Stage.ABORT))
-            return
         if t.bdat:
             stage = Stage.BDAT_LAST
-            replies = 1 if t.bdat_failed else max(t.nrcpt, 1) if self.options.lmtp else 1
+            replies = max(t.nrcpt, 1) if self.options.lmtp else 1
         else:
             stage = Stage.DOT
             replies = max(t.nrcpt, 1) if self.options.lmtp else 1
@@ -1095,10 +1108,8 @@ class ClientConnection:
             )
 
     def _bdat_chunk(self, t: _Transaction, chunk: bytes, final: bool) -> bytes:
-        if t.bdat_failed:
-            # RFC 3030 §2: after a failed BDAT no more chunks; reset instead.
-            t.bdat_aborted = final or t.bdat_aborted
-            return b""
+        # Chunk replies are read after the last chunk (RFC 3030 §4.2 with
+        # PIPELINING): a refused chunk fails the message then.
         if final:
             return b"BDAT %d LAST\r\n" % len(chunk) + chunk
         if not chunk:
@@ -1162,6 +1173,8 @@ class ClientConnection:
                 if ok:
                     t.nrcpt += 1
                     t.survivors.append(pending.rcpt)
+                    if t.verify == "rcpt":
+                        self._settle(t, pending.rcpt, True, stage, reply, None)
                 else:
                     self._settle_reply(t, pending.rcpt, reply, stage)
         elif stage is Stage.DATA:
@@ -1171,6 +1184,16 @@ class ClientConnection:
                     for idx in t.survivors:
                         self._settle_reply(t, idx, reply, stage)
                 t.nrcpt = -1
+            elif t.verify == "data":
+                # smtp_loop(): the probe succeeded; the server now waits for
+                # content, so the session ends without "." or QUIT.
+                for idx in t.survivors:
+                    self._settle(t, idx, True, stage, reply, None)
+                self._txn = None
+                self._pending.clear()
+                self._protocol_error = True  # never reuse (DONT_CACHE_THIS_SESSION)
+                self._close(Closed(stage=stage))
+                return
             else:
                 t.data_reply = reply
         elif stage is Stage.BDAT:
@@ -1180,6 +1203,12 @@ class ClientConnection:
                     self._emit(MessageResult(reply, stage))
                     for idx in t.survivors:
                         self._settle_reply(t, idx, reply, stage)
+                if self.options.lmtp:
+                    # A failed transaction answers BDAT LAST once, not once
+                    # per recipient.
+                    last = [p for p in self._pending if p.stage is Stage.BDAT_LAST]
+                    for extra in last[1:]:
+                        self._pending.remove(extra)
         elif stage in (Stage.DOT, Stage.BDAT_LAST):
             self._end_of_data_reply(t, reply, stage)
         elif stage is Stage.ABORT:
@@ -1206,7 +1235,7 @@ class ClientConnection:
             return
         idx = t.survivors[t.recv_done]
         t.recv_done += 1
-        self._emit(LmtpRecipientResult(idx, t.envelope.recipients[idx], reply))
+        self._emit(LmtpRecipientResult(idx, t.envelope.recipients[idx], reply, stage))
         if ok:
             self._settle(t, idx, True, stage, reply, None)
         else:

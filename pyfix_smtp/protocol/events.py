@@ -268,6 +268,11 @@ class MailResult:
     reply: Reply
 
     @property
+    def stage(self) -> Stage:
+        """The command this reply answered: MAIL FROM."""
+        return Stage.MAIL
+
+    @property
     def accepted(self) -> bool:
         """True for a 2xx reply."""
         return _accepted(self.reply)
@@ -280,6 +285,11 @@ class RecipientResult:
     index: int
     recipient: Recipient
     reply: Reply
+
+    @property
+    def stage(self) -> Stage:
+        """The command this reply answered: RCPT TO."""
+        return Stage.RCPT
 
     @property
     def accepted(self) -> bool:
@@ -328,6 +338,8 @@ class LmtpRecipientResult:
     index: int
     recipient: Recipient
     reply: Reply
+    stage: Stage = Stage.DOT
+    """``DOT``, or ``BDAT_LAST`` when the content went with BDAT."""
 
     @property
     def accepted(self) -> bool:
