@@ -495,3 +495,28 @@ def test_lmtp_bdat_failed_chunk_expects_one_last_reply() -> None:
     assert isinstance(events[-1], Closed)
     summary = next(e for e in events if isinstance(e, TransactionResult))
     assert {o.failure.status for o in summary.outcomes if o.failure} == {"5.6.0"}
+
+
+def test_options_from_config() -> None:
+    from pyfix_smtp.config import Config
+
+    cfg = Config(
+        smtp_helo_name="out.example",
+        smtp_discard_ehlo_keywords=("pipelining", "silent-discard"),
+        smtp_send_xforward_command=True,
+        smtp_sasl_auth_enable=True,
+        smtp_send_dummy_mail_auth=True,
+    )
+    options = ClientOptions.from_config(cfg, peer_name=PEER)
+    assert options.helo_name == "out.example"
+    assert options.discard_ehlo_keywords.keywords == frozenset({"PIPELINING"})
+    assert options.discard_ehlo_keywords.silent
+    assert options.send_xforward_command
+    assert options.send_dummy_mail_auth
+    assert options.pix_workarounds == frozenset({"disable_esmtp", "delay_dotcrlf"})
+    # an address map result replaces the keyword list
+    per_server = ClientOptions.from_config(cfg, peer_name=PEER, discard_ehlo_keywords="dsn")
+    assert per_server.discard_ehlo_keywords.keywords == frozenset({"DSN"})
+    lmtp = ClientOptions.from_config(Config(protocol="lmtp"), peer_name="private/lmtp")
+    assert lmtp.lmtp
+    assert not lmtp.skip_quit_response  # lmtp_skip_quit_response = no

@@ -29,6 +29,7 @@ from pyfix_smtp.protocol.commands import (
 )
 from pyfix_smtp.protocol.connection import (
     PIPELINING_BUFSIZE,
+    ClientConfig,
     ClientConnection,
     ClientOptions,
     State,
@@ -108,6 +109,7 @@ __all__ = [
     "AuthResult",
     "BdatChunk",
     "BodyType",
+    "ClientConfig",
     "ClientConnection",
     "ClientOptions",
     "Closed",

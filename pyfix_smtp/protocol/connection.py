@@ -35,7 +35,7 @@ import binascii
 import enum
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from pyfix_smtp.errors import CommandError, LocalProtocolError
 from pyfix_smtp.protocol.commands import (
@@ -90,9 +90,9 @@ from pyfix_smtp.protocol.replies import DEFAULT_LINE_LENGTH_LIMIT, ReplyParser
 from pyfix_smtp.status import Failure, Reply
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
-__all__ = ["PIPELINING_BUFSIZE", "ClientConnection", "ClientOptions", "State"]
+__all__ = ["PIPELINING_BUFSIZE", "ClientConfig", "ClientConnection", "ClientOptions", "State"]
 
 #: Postfix PIPELINING_BUFSIZE (VSTREAM_BUFSIZE): the most octets of
 #: unacknowledged commands the client writes before it waits for replies.
@@ -165,6 +165,94 @@ _TRANSITIONS: dict[tuple[State, str], State] = {
 _CLOSING_TRIGGERS = ("lost", "closing")
 
 
+class ClientConfig(Protocol):
+    """The parameters ClientOptions reads (:class:`pyfix_smtp.config.Config` has them).
+
+    In an LMTP configuration the ``smtp_*`` attributes hold the ``lmtp_*``
+    values.
+    """
+
+    @property
+    def protocol(self) -> str:
+        """``"smtp"`` or ``"lmtp"``."""
+        ...
+
+    @property
+    def myhostname(self) -> str:
+        """Postfix ``myhostname``."""
+        ...
+
+    @property
+    def smtp_helo_name(self) -> str:
+        """``smtp_helo_name`` / ``lmtp_lhlo_name``."""
+        ...
+
+    @property
+    def smtp_always_send_ehlo(self) -> bool:
+        """``smtp_always_send_ehlo``."""
+        ...
+
+    @property
+    def smtp_never_send_ehlo(self) -> bool:
+        """``smtp_never_send_ehlo``."""
+        ...
+
+    @property
+    def smtp_discard_ehlo_keywords(self) -> tuple[str, ...]:
+        """``smtp_discard_ehlo_keywords`` / ``lmtp_discard_lhlo_keywords``."""
+        ...
+
+    @property
+    def smtp_pix_workarounds(self) -> tuple[str, ...]:
+        """``smtp_pix_workarounds``."""
+        ...
+
+    @property
+    def smtp_skip_quit_response(self) -> bool:
+        """``smtp_skip_quit_response``."""
+        ...
+
+    @property
+    def smtputf8_enable(self) -> bool:
+        """``smtputf8_enable``."""
+        ...
+
+    @property
+    def disable_mime_output_conversion(self) -> bool:
+        """``disable_mime_output_conversion``."""
+        ...
+
+    @property
+    def smtp_sasl_auth_enable(self) -> bool:
+        """``smtp_sasl_auth_enable``."""
+        ...
+
+    @property
+    def smtp_send_dummy_mail_auth(self) -> bool:
+        """``smtp_send_dummy_mail_auth``."""
+        ...
+
+    @property
+    def smtp_send_xforward_command(self) -> bool:
+        """``smtp_send_xforward_command``."""
+        ...
+
+    @property
+    def smtp_quote_rfc821_envelope(self) -> bool:
+        """``smtp_quote_rfc821_envelope``."""
+        ...
+
+    @property
+    def smtp_tls_block_early_mail_reply(self) -> bool:
+        """``smtp_tls_block_early_mail_reply``."""
+        ...
+
+    @property
+    def smtp_tls_wrappermode(self) -> bool:
+        """``smtp_tls_wrappermode``."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ClientOptions:
     """Per-connection settings, by Postfix parameter where there is one.
@@ -225,6 +313,54 @@ class ClientOptions:
             raise CommandError("pix_workarounds", sorted(unknown), "unknown PIX workaround")
         if self.line_length_limit < 1:
             raise CommandError("line_length_limit", self.line_length_limit, "must be positive")
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: ClientConfig,
+        *,
+        peer_name: str,
+        discard_ehlo_keywords: str | Iterable[str] | None = None,
+        pix_workarounds: str | Iterable[str] | None = None,
+        chunking: bool = False,
+    ) -> ClientOptions:
+        """Options for one server from the configuration.
+
+        Args:
+            cfg: the configuration (:class:`pyfix_smtp.config.Config`).
+            peer_name: the server as Postfix names it (``host[address]``).
+            discard_ehlo_keywords: what ``smtp_discard_ehlo_keyword_address_maps``
+                found for the server address, if anything (it replaces
+                ``smtp_discard_ehlo_keywords``, as in Postfix).
+            pix_workarounds: what ``smtp_pix_workaround_maps`` found, if anything.
+            chunking: use BDAT when offered (beyond Postfix).
+        """
+        discard = (
+            cfg.smtp_discard_ehlo_keywords
+            if discard_ehlo_keywords is None
+            else discard_ehlo_keywords
+        )
+        pix = cfg.smtp_pix_workarounds if pix_workarounds is None else pix_workarounds
+        pix_words = pix.replace(",", " ").split() if isinstance(pix, str) else list(pix)
+        return cls(
+            lmtp=cfg.protocol == "lmtp",
+            helo_name=cfg.smtp_helo_name,
+            peer_name=peer_name,
+            always_send_ehlo=cfg.smtp_always_send_ehlo,
+            never_send_ehlo=cfg.smtp_never_send_ehlo,
+            discard_ehlo_keywords=EhloDiscard.parse(discard),
+            pix_workarounds=frozenset(w.lower() for w in pix_words),
+            skip_quit_response=cfg.smtp_skip_quit_response,
+            smtputf8_enable=cfg.smtputf8_enable,
+            disable_mime_output_conversion=cfg.disable_mime_output_conversion,
+            send_dummy_mail_auth=cfg.smtp_sasl_auth_enable and cfg.smtp_send_dummy_mail_auth,
+            send_xforward_command=cfg.smtp_send_xforward_command,
+            quote_rfc821_envelope=cfg.smtp_quote_rfc821_envelope,
+            tls_block_early_mail_reply=cfg.smtp_tls_block_early_mail_reply,
+            tls_wrappermode=cfg.smtp_tls_wrappermode,
+            chunking=chunking,
+            myhostname=cfg.myhostname,
+        )
 
 
 class _S(enum.IntEnum):
