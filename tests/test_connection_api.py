@@ -520,3 +520,17 @@ def test_options_from_config() -> None:
     lmtp = ClientOptions.from_config(Config(protocol="lmtp"), peer_name="private/lmtp")
     assert lmtp.lmtp
     assert not lmtp.skip_quit_response  # lmtp_skip_quit_response = no
+
+
+def test_reply_filter_from_config(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pyfix_smtp.config import Config
+
+    table = tmp_path / "reply_filter"
+    table.write_text("/^250 (.*PIPELINING.*)$/ 250 X-NOT-PIPELINING\n")
+    cfg = Config(smtp_reply_filter=f"regexp:{table}")
+    conn = ClientConnection(ClientOptions.from_config(cfg, peer_name=PEER))
+    pump(conn, b"220 mx\r\n")
+    events = pump(conn, b"250-mx\r\n250 PIPELINING\r\n")
+    ext = next(e for e in events if isinstance(e, Extensions))
+    assert not ext.pipelining
+    assert ext.has("X-NOT-PIPELINING")

@@ -286,3 +286,21 @@ def test_random_bytes_never_raise_and_memory_is_bounded(chunks: list[bytes]) -> 
     parser.feed_eof()
     list(parser)
     assert parser.at_eof
+
+
+def test_reply_filter_replaces_lines_before_parsing() -> None:
+    # smtp_reply_filter: fault injection / working around broken servers
+    def table(line: str) -> str | None:
+        return "450 4.7.1 rewritten" if line.startswith("250 2.0.0 Ok: queued") else None
+
+    parser = ReplyParser(reply_filter=table)
+    parser.feed(b"250 2.0.0 Ok: queued as X\r\n250 other\r\n")
+    first = parser.next_reply()
+    assert first is not None
+    assert (first.code, first.status, first.wire_lines) == (450, "4.7.1", ("450 4.7.1 rewritten",))
+    second = parser.next_reply()
+    assert second is not None
+    assert second.code == 250
+    assert parser.warnings == [
+        'replacing server reply "250 2.0.0 Ok: queued as X" with "450 4.7.1 rewritten"'
+    ]

@@ -165,6 +165,18 @@ _TRANSITIONS: dict[tuple[State, str], State] = {
 _CLOSING_TRIGGERS = ("lost", "closing")
 
 
+class LookupTable(Protocol):
+    """A lookup table such as :class:`pyfix_smtp.maps.TableList`."""
+
+    def lookup(self, key: str) -> str | None:
+        """The value for *key*, or ``None``."""
+        ...
+
+    def __len__(self) -> int:
+        """Number of tables (0: the parameter is empty)."""
+        ...
+
+
 class ClientConfig(Protocol):
     """The parameters ClientOptions reads (:class:`pyfix_smtp.config.Config` has them).
 
@@ -252,6 +264,11 @@ class ClientConfig(Protocol):
         """``smtp_tls_wrappermode``."""
         ...
 
+    @property
+    def smtp_reply_filter(self) -> LookupTable:
+        """``smtp_reply_filter``."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ClientOptions:
@@ -283,6 +300,8 @@ class ClientOptions:
         chunking: use BDAT (RFC 3030) when the server offers CHUNKING and
             PIPELINING (beyond Postfix, which never uses BDAT).
         myhostname: ``myhostname``, for the greeting's ESMTP word check.
+        reply_filter: ``smtp_reply_filter``: maps a reply line to a
+            replacement (or ``None`` to keep it).
     """
 
     lmtp: bool = False
@@ -303,6 +322,7 @@ class ClientOptions:
     tls_wrappermode: bool = False
     chunking: bool = False
     myhostname: str | None = None
+    reply_filter: Callable[[str], str | None] | None = None
 
     def __post_init__(self) -> None:
         hello_command("LHLO" if self.lmtp else "EHLO", self.helo_name)  # validates the name
@@ -360,6 +380,7 @@ class ClientOptions:
             tls_wrappermode=cfg.smtp_tls_wrappermode,
             chunking=chunking,
             myhostname=cfg.myhostname,
+            reply_filter=cfg.smtp_reply_filter.lookup if len(cfg.smtp_reply_filter) else None,
         )
 
 
@@ -451,7 +472,9 @@ class ClientConnection:
         self.options = options or ClientOptions()
         self._state = State.GREETING
         self._parser = ReplyParser(
-            line_length_limit=self.options.line_length_limit, utf8=self.options.smtputf8_enable
+            line_length_limit=self.options.line_length_limit,
+            utf8=self.options.smtputf8_enable,
+            reply_filter=self.options.reply_filter,
         )
         self._events: deque[Event] = deque()
         self._out: list[bytes] = []

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from pyfix_smtp.status import Reply
 
@@ -125,6 +125,10 @@ class ReplyParser:
         line_length_limit: Postfix ``line_length_limit``; longest line kept
             and threshold for the kept text of a multi-line reply.
         utf8: keep well-formed UTF-8 in reply text (``smtputf8_enable``).
+        reply_filter: ``smtp_reply_filter``: called with each reply line
+            (after clean-up); a string result replaces the line before it is
+            parsed (Postfix smtp_chat_resp(), for working around broken
+            servers).
     """
 
     __slots__ = (
@@ -138,17 +142,23 @@ class ReplyParser:
         "_skipped",
         "_text_skipped",
         "limit",
+        "reply_filter",
         "utf8",
         "warnings",
     )
 
     def __init__(
-        self, *, line_length_limit: int = DEFAULT_LINE_LENGTH_LIMIT, utf8: bool = True
+        self,
+        *,
+        line_length_limit: int = DEFAULT_LINE_LENGTH_LIMIT,
+        utf8: bool = True,
+        reply_filter: Callable[[str], str | None] | None = None,
     ) -> None:
         if line_length_limit < 1:
             raise ValueError(f"line_length_limit must be positive: {line_length_limit}")
         self.limit = line_length_limit
         self.utf8 = utf8
+        self.reply_filter = reply_filter
         #: Human-readable warnings, in Postfix's words, not yet drained.
         self.warnings: list[str] = []
         self._buf = bytearray()
@@ -302,12 +312,20 @@ class ReplyParser:
         if nul >= 0:
             raw = raw[:nul]  # C string semantics: text after NUL is lost
         text = printable(raw, utf8=self.utf8)
+        size = len(raw)
         # Postfix: append while the kept text is shorter than the limit.
-        if self._kept < self.limit:
+        append = self._kept < self.limit
+        if self.reply_filter is not None:
+            replacement = self.reply_filter(text)
+            if replacement is not None:
+                self.warnings.append(f'replacing server reply "{text}" with "{replacement}"')
+                text = printable(replacement.encode("utf-8", "replace"), utf8=self.utf8)
+                size = len(text.encode())
+        if append:
             if self._lines:
                 self._kept += 1
             self._lines.append(text)
-            self._kept += len(raw)
+            self._kept += size
         elif not self._text_skipped:
             self._text_skipped = True
             self.warnings.append(
