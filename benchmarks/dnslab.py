@@ -101,6 +101,7 @@ class DnsLab:
             f"  pidfile: {self.dir}/nsd.pid\n"
             f"  logfile: {self.dir}/nsd.log\n"
             f"  zonesdir: {self.dir}\n"
+            "  rrl-ratelimit: 0\n"  # NSD rate-limits 200 answers/s per client by default
             "remote-control:\n"
             "  control-enable: no\n"
             f"zone:\n  name: {ZONE}\n  zonefile: {ZONE}.zone\n"

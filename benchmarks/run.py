@@ -33,8 +33,7 @@ from benchmarks.workload import (
     MIB,
     Job,
     recipients,
-    write_big_message,
-    write_message,
+    write_messages,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -179,14 +178,12 @@ def run_smtp(ctx: Context, scenario: Scenario) -> ScenarioResult:
         result.note = "skipped: smtp-sink is not installed (scripts/install-peers.sh)"
         return result
     big = scenario.big_size(ctx.smoke)
+    path, lf_path = write_messages(ctx.workdir, big)
     if big:
-        path = write_big_message(ctx.workdir / f"message-{big}.eml", big)
-        units = big / MIB
-        what = f"one {big / MIB:g} MiB message"
+        units = path.stat().st_size / MIB  # the CRLF size: the bytes on the wire
+        what = f"one {units:.1f} MiB message ({big / MIB:g} MiB with LF line ends)"
     else:
-        path = ctx.workdir / "message-2k.eml"
-        if not path.exists():
-            write_message(path)
+        units = float(scenario.messages(ctx.smoke))
         what = f"{scenario.messages(ctx.smoke)} messages of 2 KiB"
     template = Job(
         scenario=scenario.number,
@@ -196,10 +193,9 @@ def run_smtp(ctx: Context, scenario: Scenario) -> ScenarioResult:
         reuse=scenario.reuse,
         recipients=recipients(scenario.recipients),
         message_path=str(path),
+        lf_message_path=str(lf_path),
         stream=bool(big),
     )
-    if not big:
-        units = float(template.messages)
     result.setup = (
         f"{what}, {scenario.recipients} recipient(s) each, "
         f"{scenario.connections} connection(s), "

@@ -1,10 +1,18 @@
 """What one measured run does (:class:`Job`) and the messages it sends.
 
 A :class:`Job` is plain data: the orchestrator builds it, passes it as JSON to a
-fresh worker process, and the client module under test runs it. The message
-files are written once per benchmark run by :func:`write_message` and
-:func:`write_big_message`, with LF line ends as a Unix file holds them, so every
-client has to produce CRLF and dot-stuffing itself.
+fresh worker process, and the client module under test runs it.
+
+Every message exists twice, written once per benchmark run by
+:func:`write_messages`, with the same bytes on the wire:
+
+* with CRLF line ends (``Job.message_path``), for the Python clients: what
+  SMTP wants, so no client does a line-end conversion the others skip
+  (smtplib sends bytes unmodified; aiosmtplib and pyfix_smtp normalise);
+* with LF line ends (``Job.lf_message_path``), for ``smtp-source -F``, which
+  reads lines and appends CRLF itself (a CR in the file would be doubled).
+
+Both need dot-stuffing: some lines start with ".".
 """
 
 from __future__ import annotations
@@ -44,7 +52,8 @@ class Job:
         reuse: keep a connection for the next message (False: one connection
             per message, closed with QUIT).
         sender, recipients: the envelope of every message.
-        message_path: the message file (LF line ends).
+        message_path: the message file with CRLF line ends (Python clients).
+        lf_message_path: the same message with LF line ends (smtp-source).
         stream: read the content from *message_path* for every delivery
             instead of loading it once (scenario 4, the 50 MiB message).
         dns_port: the recursive resolver's port on 127.0.0.1 (DNS jobs).
@@ -62,6 +71,7 @@ class Job:
     sender: str = SENDER
     recipients: tuple[str, ...] = ("rcpt@example.test",)
     message_path: str = ""
+    lf_message_path: str = ""
     stream: bool = False
     helo: str = HELO_NAME
     dns_port: int = 0
@@ -137,9 +147,27 @@ def message_bytes(size: int = MESSAGE_SIZE) -> bytes:
 
 
 def write_message(path: Path, size: int = MESSAGE_SIZE) -> Path:
-    """Write :func:`message_bytes` to *path*."""
+    """Write :func:`message_bytes` (LF line ends) to *path*."""
     path.write_bytes(message_bytes(size))
     return path
+
+
+def write_crlf_copy(source: Path, target: Path) -> Path:
+    """Copy the LF file *source* to *target* with CRLF line ends, 1 MiB at a time."""
+    with source.open("rb") as src, target.open("wb") as out:
+        while chunk := src.read(MIB):
+            out.write(chunk.replace(b"\n", b"\r\n"))
+    return target
+
+
+def write_messages(directory: Path, big: int = 0) -> tuple[Path, Path]:
+    """Write the 2 KiB message (or, with *big*, a message of *big* bytes with
+    LF line ends) in both forms; return (CRLF path, LF path)."""
+    if big:
+        lf = write_big_message(directory / f"message-{big}.lf.eml", big)
+    else:
+        lf = write_message(directory / "message-2k.lf.eml")
+    return write_crlf_copy(lf, lf.with_name(lf.name.replace(".lf.", ".crlf."))), lf
 
 
 def write_big_message(path: Path, size: int) -> Path:

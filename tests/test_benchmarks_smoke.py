@@ -13,6 +13,7 @@ import asyncio
 import json
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +25,14 @@ from benchmarks.report import evaluate
 from benchmarks.scenarios import BY_NUMBER, SCENARIOS, Target
 from benchmarks.sink import Sink, parse_counts, running_sink
 from benchmarks.stats import Sample, Spread, Summary, measure
-from benchmarks.workload import MIB, Job, message_bytes, recipients, write_big_message
+from benchmarks.workload import (
+    MIB,
+    Job,
+    message_bytes,
+    recipients,
+    write_big_message,
+    write_messages,
+)
 from tests.peers import find_binary, require_peer
 
 # ---------------------------------------------------------------------------
@@ -47,6 +55,15 @@ def test_big_message_has_the_exact_size(tmp_path: Path, size: int) -> None:
     assert data.endswith(b"\n")
     assert data.count(b"\n.") > size // 8000  # every 100th line needs dot-stuffing
     assert max(len(line) for line in data.split(b"\n")) <= 998
+
+
+@pytest.mark.parametrize("big", [0, 2 * MIB + 5])
+def test_both_forms_of_a_message_agree(tmp_path: Path, big: int) -> None:
+    crlf, lf = write_messages(tmp_path, big)
+    lf_data, crlf_data = lf.read_bytes(), crlf.read_bytes()
+    assert len(lf_data) == (big or 2048)
+    assert b"\r" not in lf_data
+    assert crlf_data == lf_data.replace(b"\n", b"\r\n")
 
 
 def test_job_json_round_trip() -> None:
@@ -194,8 +211,8 @@ def test_measure_reports_the_childs_own_peak_rss() -> None:
     # The child allocates and touches 64 MiB; a plain ru_maxrss would also
     # include whatever the parent had when it forked.
     script = "b = bytearray(64 * 1024 * 1024); b[::4096] = b'x' * (len(b) // 4096)"
-    small = measure(["python3", "-c", "pass"])
-    big = measure(["python3", "-c", script])
+    small = measure([sys.executable, "-c", "pass"])
+    big = measure([sys.executable, "-c", script])
     assert small.returncode == big.returncode == 0
     assert big.maxrss_kib - small.maxrss_kib > 60 * 1024
     assert small.maxrss_kib < 40 * 1024
@@ -245,7 +262,7 @@ def _body(dump: bytes) -> bytes:
 
 def _check_dumps(dumps: list[bytes], job: Job, rcpt_args: list[bytes]) -> None:
     assert len(dumps) == job.messages
-    original = Path(job.message_path).read_bytes()
+    original = Path(job.lf_message_path).read_bytes()
     for dump in dumps:
         assert sorted(re.findall(rb"(?m)^X-Rcpt-Args: (.*)$", dump)) == rcpt_args
         # smtp-sink adds an empty line; smtp-source -F one more.
@@ -254,24 +271,17 @@ def _check_dumps(dumps: list[bytes], job: Job, rcpt_args: list[bytes]) -> None:
 
 
 @pytest.fixture
-def message_file(tmp_path: Path) -> Path:
-    path = tmp_path / "message.eml"
-    path.write_bytes(message_bytes())
-    return path
+def files(tmp_path: Path) -> dict[str, str]:
+    """The 2 KiB message in both forms, as Job arguments."""
+    crlf, lf = write_messages(tmp_path)
+    return {"message_path": str(crlf), "lf_message_path": str(lf)}
 
 
 @pytest.mark.peers
 @pytest.mark.parametrize("reuse", [True, False])
-def test_smtplib_client_delivers(dump_sink: Sink, message_file: Path, reuse: bool) -> None:
+def test_smtplib_client_delivers(dump_sink: Sink, files: dict[str, str], reuse: bool) -> None:
     sink = dump_sink
-    job = Job(
-        "t",
-        port=sink.port,
-        messages=3,
-        reuse=reuse,
-        recipients=recipients(2),
-        message_path=str(message_file),
-    )
+    job = Job("t", port=sink.port, messages=3, reuse=reuse, recipients=recipients(2), **files)
     assert smtplib_client.run(job) == 3
     _check_dumps(
         _wait_dumps(sink, job.messages), job, [b"<rcpt1@example.test>", b"<rcpt2@example.test>"]
@@ -279,22 +289,20 @@ def test_smtplib_client_delivers(dump_sink: Sink, message_file: Path, reuse: boo
 
 
 @pytest.mark.peers
-def test_aiosmtplib_client_delivers(dump_sink: Sink, message_file: Path) -> None:
+def test_aiosmtplib_client_delivers(dump_sink: Sink, files: dict[str, str]) -> None:
     sink = dump_sink
-    job = Job("t", port=sink.port, messages=5, connections=2, message_path=str(message_file))
+    job = Job("t", port=sink.port, messages=5, connections=2, **files)
     assert asyncio.run(aiosmtplib_client.run_async(job)) == 5
     _check_dumps(_wait_dumps(sink, job.messages), job, [b"<rcpt@example.test>"])
 
 
 @pytest.mark.peers
-def test_smtp_source_delivers_the_same_message(dump_sink: Sink, message_file: Path) -> None:
+def test_smtp_source_delivers_the_same_message(dump_sink: Sink, files: dict[str, str]) -> None:
     _need("smtp-source")
     binary = find_binary("smtp-source")
     assert binary is not None
     sink = dump_sink
-    job = Job(
-        "t", port=sink.port, messages=3, recipients=recipients(2), message_path=str(message_file)
-    )
+    job = Job("t", port=sink.port, messages=3, recipients=recipients(2), **files)
     done = subprocess.run(
         smtp_source.argv(job, binary), capture_output=True, timeout=60, check=False
     )

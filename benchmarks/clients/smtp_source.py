@@ -1,9 +1,9 @@
 """Postfix ``smtp-source`` (C): the reference client for scenarios 1-4, 6 and 7.
 
 It is measured as a whole process by the orchestrator (wall time from spawn to
-exit, CPU and peak RSS from ``wait4``). ``-F file`` sends the same message file
-as the Python clients (smtp-source reads it once at start-up, dot-stuffs it
-and appends CRLF to each line); ``-d`` keeps the connection for the next
+exit, CPU and peak RSS). ``-F file`` sends the same message as the Python
+clients, from its LF copy (smtp-source reads it into memory once at start-up,
+dot-stuffs it and appends CRLF to each line); ``-d`` keeps the connection for the next
 message; ``-s N`` runs N sessions in parallel; ``-r N`` sends N recipients per
 message; ``-L`` speaks LMTP. smtp-source has no PIPELINING support.
 """
@@ -27,6 +27,6 @@ def argv(job: Job, binary: str) -> list[str]:
         args.append("-d")
     if job.protocol == "lmtp":
         args.append("-L")
-    args += ["-F", job.message_path, "-s", str(job.connections), "-m", str(job.messages)]
+    args += ["-F", job.lf_message_path, "-s", str(job.connections), "-m", str(job.messages)]
     args.append(f"{job.host}:{job.port}")
     return args
