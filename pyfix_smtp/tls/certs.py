@@ -241,7 +241,7 @@ def match_host(pattern: str, ref: MatchName) -> bool:
             wild = reference[: len(reference) - len(suffix)]
             if _lower(reference[len(wild) :]) != _lower(suffix):
                 return False
-            return all(_ldh(ch) for ch in wild)
+            return wild == "*" or all(_ldh(ch) for ch in wild)  # a literal '*' matches too
     return _equal_nocase(pattern, reference, ref.subdomain)
 
 
