@@ -1,0 +1,223 @@
+"""The thin ssl layer: an :class:`ssl.SSLContext` from a :class:`TlsPolicy` (I/O).
+
+:func:`build_context` turns a policy into a client context:
+
+* protocol bounds from ``smtp_tls_protocols`` / ``smtp_tls_mandatory_protocols``
+  (:attr:`TlsPolicy.protocol_range`), ciphers from the grade and exclusions,
+  with OpenSSL security level 0, or 1 when the certificate must match
+  (Postfix tls_client.c);
+* ``verify``/``secure`` without trust-anchor files: OpenSSL verifies the
+  chain against ``smtp_tls_CAfile``/``smtp_tls_CApath`` (or, when both are
+  empty, the system store) during the handshake; host names are checked by
+  :func:`pyfix_smtp.tls.verify.check_peer` with Postfix's match rules;
+* every other level: no verification in the handshake; DANE, fingerprints and
+  trust-anchor files are checked afterwards on the chain the server sent;
+* client certificates from ``smtp_tls_chain_files``, else
+  ``smtp_tls_cert_file``/``smtp_tls_key_file`` and the ECDSA pair.
+
+The SNI name is :attr:`TlsPolicy.sni` (pass it as ``server_hostname``).
+:func:`peer_chain` returns the server's whole chain, which DANE-TA needs: on
+Python 3.13+ ``SSLSocket.get_unverified_chain()``, before that the same
+method of the internal ``_sslobj`` (present since 3.10).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from pyfix_smtp.errors import TlsPolicyError
+from pyfix_smtp.status import Failure
+from pyfix_smtp.tls.levels import TlsLevel
+from pyfix_smtp.tls.options import TlsOptions
+from pyfix_smtp.tls.policy import TlsPolicy
+from pyfix_smtp.tls.verify import NOT_VERIFIED, PeerCheck, check_peer
+
+__all__ = [
+    "HANDSHAKE_FAILURE",
+    "build_context",
+    "check_handshake",
+    "handshake_failure",
+    "load_ca_certificates",
+    "peer_chain",
+    "verifies_in_handshake",
+]
+
+HANDSHAKE_FAILURE = Failure("4.7.5", "Cannot start TLS: handshake failure")
+_SHA256 = hashes.SHA256()
+
+_VERSIONS = {
+    0x0300: ssl.TLSVersion.SSLv3,
+    0x0301: ssl.TLSVersion.TLSv1,
+    0x0302: ssl.TLSVersion.TLSv1_1,
+    0x0303: ssl.TLSVersion.TLSv1_2,
+    0x0304: ssl.TLSVersion.TLSv1_3,
+}
+
+
+def verifies_in_handshake(policy: TlsPolicy) -> bool:
+    """True when OpenSSL checks the chain against the CA store during the handshake."""
+    return policy.level in (TlsLevel.VERIFY, TlsLevel.SECURE) and not policy.associations
+
+
+def build_context(policy: TlsPolicy, options: TlsOptions) -> ssl.SSLContext:
+    """A client SSLContext for *policy*.
+
+    Raises:
+        TlsPolicyError: the policy skips this server or does not use TLS, or
+            OpenSSL rejects the ciphers, the CA files or the client
+            certificate (Postfix: "client TLS configuration problem").
+    """
+    if policy.failure is not None or not policy.level.tls_enabled:
+        raise TlsPolicyError(f"no TLS at level {policy.level}")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    if verifies_in_handshake(policy):
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        _load_ca(ctx, options)
+    else:
+        ctx.verify_mode = ssl.CERT_NONE
+    prange = policy.protocol_range
+    if prange is not None:
+        try:
+            # Python deprecates naming TLS 1.0/1.1; Postfix's default is still
+            # ">=TLSv1", and OpenSSL's own policy decides what is usable.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version = _VERSIONS[prange.minimum]
+                ctx.maximum_version = _VERSIONS[prange.maximum]
+        except (ValueError, KeyError, ssl.SSLError) as exc:
+            raise TlsPolicyError(f"cannot set TLS protocol range {prange}: {exc}") from None
+    # Postfix tls_client.c: security level 0 for the client, 1 when the peer must match.
+    seclevel = 1 if policy.level.must_match else 0
+    try:
+        ctx.set_ciphers(f"{policy.cipher_list}:@SECLEVEL={seclevel}")
+    except ssl.SSLError as exc:
+        raise TlsPolicyError(
+            f'error setting cipher grade "{policy.cipher_grade}": {exc}', policy=policy.cipher_list
+        ) from None
+    _load_client_certificates(ctx, options)
+    return ctx
+
+
+def _load_ca(ctx: ssl.SSLContext, options: TlsOptions) -> None:
+    cafile = options.smtp_tls_CAfile or None
+    capath = options.smtp_tls_CApath or None
+    try:
+        if cafile or capath:
+            ctx.load_verify_locations(cafile=cafile, capath=capath)
+        else:  # Postfix would trust no CA here; see docs/differences.md
+            ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsPolicyError(
+            f"cannot load Certification Authority data: {exc}",
+            policy=f"smtp_tls_CAfile={cafile or ''} smtp_tls_CApath={capath or ''}",
+        ) from None
+
+
+def _load_client_certificates(ctx: ssl.SSLContext, options: TlsOptions) -> None:
+    pairs: list[tuple[str, str | None]] = []
+    if options.smtp_tls_chain_files:
+        # Each file: a private key followed by its certificate chain.
+        pairs = [(path, None) for path in options.smtp_tls_chain_files]
+    else:
+        if options.smtp_tls_cert_file:
+            pairs.append((options.smtp_tls_cert_file, options.smtp_tls_key_file or None))
+        if options.smtp_tls_eccert_file:
+            pairs.append((options.smtp_tls_eccert_file, options.smtp_tls_eckey_file or None))
+    for certfile, keyfile in pairs:
+        try:
+            ctx.load_cert_chain(certfile, keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            raise TlsPolicyError(
+                f"cannot load client certificate: {exc}", policy=certfile
+            ) from None
+
+
+def peer_chain(sock: ssl.SSLSocket | ssl.SSLObject) -> tuple[bytes, ...]:
+    """The certificates the server sent, DER, leaf first (empty: none).
+
+    Uses ``get_unverified_chain()`` (public in Python 3.13, on the internal
+    ``_sslobj`` in 3.10-3.12). Falls back to the leaf alone. A resumed
+    session may have no chain at all.
+    """
+    public = getattr(sock, "get_unverified_chain", None)
+    certs: object = None
+    if callable(public):
+        certs = public()
+    else:
+        inner = getattr(sock, "_sslobj", None)
+        method = getattr(inner, "get_unverified_chain", None)
+        if callable(method):
+            certs = method()
+    if isinstance(certs, list) and certs:
+        out: list[bytes] = []
+        for cert in certs:
+            if isinstance(cert, bytes):
+                out.append(cert)
+            else:
+                out.append(cert.public_bytes(ssl._ssl.ENCODING_DER))  # type: ignore[attr-defined]
+        return tuple(out)
+    leaf = sock.getpeercert(binary_form=True)
+    return (leaf,) if leaf else ()
+
+
+def check_handshake(
+    policy: TlsPolicy,
+    sock: ssl.SSLSocket | ssl.SSLObject,
+    *,
+    now: dt.datetime | None = None,
+    anchors: Sequence[x509.Certificate] | None = None,
+) -> PeerCheck:
+    """Check the certificate of a completed handshake made with :func:`build_context`."""
+    when = now if now is not None else dt.datetime.now(dt.UTC)
+    verified = True if verifies_in_handshake(policy) else None
+    return check_peer(policy, peer_chain(sock), now=when, pkix_verified=verified, anchors=anchors)
+
+
+def handshake_failure(policy: TlsPolicy, exc: BaseException) -> tuple[Failure, str]:
+    """Map a failed handshake to Postfix's outcome and a detail for logs.
+
+    A certificate rejected by OpenSSL at ``verify``/``secure`` is "Server
+    certificate not verified"; anything else is "Cannot start TLS: handshake
+    failure" (at ``may`` Postfix then retries in plaintext).
+    """
+    if isinstance(exc, ssl.SSLCertVerificationError) and verifies_in_handshake(policy):
+        return NOT_VERIFIED, f"certificate verification failed: {exc.verify_message}"
+    return HANDSHAKE_FAILURE, f"{type(exc).__name__}: {exc}"
+
+
+def load_ca_certificates(cafile: str = "", capath: str = "") -> list[x509.Certificate]:
+    """CA certificates for a Python-side trust check (the "Trusted" label at may).
+
+    Reads *cafile* and every file in *capath*; with neither, the system
+    store (:func:`ssl.get_default_verify_paths`). Unreadable files are skipped.
+    """
+    files: list[Path] = []
+    if not cafile and not capath:
+        paths = ssl.get_default_verify_paths()
+        cafile = paths.cafile or ""
+        capath = paths.capath or ""
+    if cafile:
+        files.append(Path(cafile))
+    if capath and Path(capath).is_dir():
+        files += sorted(p for p in Path(capath).iterdir() if p.is_file())
+    certs: list[x509.Certificate] = []
+    seen: set[bytes] = set()
+    for path in files:
+        try:
+            data = path.read_bytes()
+            loaded = x509.load_pem_x509_certificates(data)
+        except (OSError, ValueError):
+            continue
+        for cert in loaded:
+            if cert.fingerprint(_SHA256) not in seen:
+                seen.add(cert.fingerprint(_SHA256))
+                certs.append(cert)
+    return certs
