@@ -534,3 +534,17 @@ def test_reply_filter_from_config(tmp_path) -> None:  # type: ignore[no-untyped-
     ext = next(e for e in events if isinstance(e, Extensions))
     assert not ext.pipelining
     assert ext.has("X-NOT-PIPELINING")
+
+
+def test_quit_abandons_an_auth_exchange() -> None:
+    conn = ClientConnection(ClientOptions(helo_name="c.example"))
+    pump(conn, b"220 mx\r\n")
+    conn.data_to_send()
+    pump(conn, b"250-mx\r\n250 AUTH LOGIN\r\n")
+    assert conn.start_auth("LOGIN") == b"AUTH LOGIN\r\n"
+    with pytest.raises(LocalProtocolError, match="outstanding"):
+        conn.quit()
+    [challenge] = pump(conn, b"334 VXNlcm5hbWU6\r\n")
+    assert isinstance(challenge, AuthChallenge)
+    assert conn.quit() == b"QUIT\r\n"  # Postfix after a SASL failure
+    assert conn.state is State.CLOSED

@@ -24,8 +24,9 @@ content, the final ``.`` and QUIT go in one write. When MAIL, all RCPTs or
 DATA were rejected, the client sends RSET (and QUIT) instead of going on.
 Without PIPELINING the client sends one command at a time.
 
-Any exception leaves the machine in :attr:`State.ERROR`; later calls fail
-fast with :class:`~pyfix_smtp.errors.LocalProtocolError` naming the state.
+A call in the wrong state raises :class:`~pyfix_smtp.errors.LocalProtocolError`
+naming the state and changes nothing; an exception once a call was accepted
+leaves the machine in :attr:`State.ERROR`, and later calls fail fast.
 """
 
 from __future__ import annotations
@@ -151,6 +152,7 @@ _TRANSITIONS: dict[tuple[State, str], State] = {
     (State.TLS_HANDSHAKE, "tls_established"): State.HELLO,
     (State.AUTH, "send_auth_response"): State.AUTH,
     (State.AUTH, "cancel_auth"): State.AUTH,
+    (State.AUTH, "quit"): State.QUIT,
     (State.AUTH, "auth-challenge"): State.AUTH,
     (State.AUTH, "auth-done"): State.READY,
     (State.TRANSACTION, "content"): State.DATA,
@@ -586,6 +588,10 @@ class ClientConnection:
                 state=self._state.name,
             )
 
+    def _require_no_pending(self, why: str) -> None:
+        if self._pending:
+            raise LocalProtocolError(why, state=self._state.name)
+
     def _guarded(self, action: str, body: Callable[[], bytes]) -> bytes:
         self._check(action)
         try:
@@ -822,13 +828,13 @@ class ClientConnection:
     def start_tls(self) -> bytes:
         """Send STARTTLS (the server must have announced it)."""
 
+        self._check("start_tls")
+        if self._tls_active:
+            raise LocalProtocolError("TLS is already active", state=self._state.name)
+        if self._extensions is None or not self._extensions.starttls:
+            raise LocalProtocolError("the server did not announce STARTTLS", state=self._state.name)
+
         def body() -> bytes:
-            if self._tls_active:
-                raise LocalProtocolError("TLS is already active", state=self._state.name)
-            if self._extensions is None or not self._extensions.starttls:
-                raise LocalProtocolError(
-                    "the server did not announce STARTTLS", state=self._state.name
-                )
             self._goto("start_tls")
             self._write(b"STARTTLS\r\n")
             self._pending.append(_Pending(Stage.STARTTLS))
@@ -901,9 +907,10 @@ class ClientConnection:
     def send_auth_response(self, data: bytes) -> bytes:
         """Answer the last :class:`AuthChallenge` with *data* (base64-encoded here)."""
 
+        self._check("send_auth_response")
+        self._require_no_pending("no challenge to answer yet")
+
         def body() -> bytes:
-            if self._pending:
-                raise LocalProtocolError("no challenge to answer yet", state=self._state.name)
             self._goto("send_auth_response")
             self._write(auth_response(data))
             self._pending.append(_Pending(Stage.AUTH))
@@ -914,9 +921,10 @@ class ClientConnection:
     def cancel_auth(self) -> bytes:
         """Cancel the AUTH exchange with ``*`` (RFC 4954 §4); the server answers 501."""
 
+        self._check("cancel_auth")
+        self._require_no_pending("no challenge to answer yet")
+
         def body() -> bytes:
-            if self._pending:
-                raise LocalProtocolError("no challenge to answer yet", state=self._state.name)
             self._goto("cancel_auth")
             self._write(b"*\r\n")
             self._pending.append(_Pending(Stage.AUTH))
@@ -974,11 +982,19 @@ class ClientConnection:
     def quit(self) -> bytes:
         """Send QUIT and end the session (smtp_quit()).
 
+        Allowed when the session is idle, or in the middle of an AUTH
+        exchange (instead of an answer to a challenge).
+
         With ``smtp_skip_quit_response`` (the default) the session is closed
         at once; write the returned bytes and close the stream.
         """
 
+        self._check("quit")
+        self._require_no_pending("a reply is still outstanding; read it first")
+
         def body() -> bytes:
+            # In AUTH state this abandons the exchange as Postfix does after a
+            # SASL failure (the server reads QUIT as the response).
             self._goto("quit")
             self._send_quit()
             return self._send_now()
