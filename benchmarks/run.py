@@ -23,8 +23,9 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from benchmarks import report
+from benchmarks import cpus, report
 from benchmarks.clients import smtp_source
+from benchmarks.cpus import Placement
 from benchmarks.dnslab import running_lab
 from benchmarks.scenarios import BY_NUMBER, SCENARIOS, Scenario
 from benchmarks.sink import Sink, find_binary, running_sink
@@ -82,6 +83,7 @@ class Context:
     python: str = sys.executable
     sink_binary: str | None = None
     source_binary: str | None = None
+    placement: Placement = field(default_factory=Placement)
 
     def say(self, text: str) -> None:
         """Progress on stderr (the table goes to stdout)."""
@@ -98,7 +100,7 @@ def _worker_argv(ctx: Context, client: str, job: Job) -> list[str]:
 
 def _run_worker(ctx: Context, client: str, job: Job, units: float) -> Sample | str:
     """A Sample, or the reason the client is not available."""
-    measured = measure(_worker_argv(ctx, client, job), timeout=900)
+    measured = measure(_worker_argv(ctx, client, job), timeout=900, cpus=ctx.placement.client)
     record = last_json(measured.stdout)
     if measured.returncode != 0 or record is None:
         raise RuntimeError(
@@ -117,7 +119,9 @@ def _run_worker(ctx: Context, client: str, job: Job, units: float) -> Sample | s
 
 def _run_source(ctx: Context, job: Job, units: float) -> Sample:
     assert ctx.source_binary is not None
-    measured = measure(smtp_source.argv(job, ctx.source_binary), timeout=900)
+    measured = measure(
+        smtp_source.argv(job, ctx.source_binary), timeout=900, cpus=ctx.placement.client
+    )
     if measured.returncode != 0:
         raise RuntimeError(
             f"smtp-source exited with {measured.returncode}: "
@@ -209,9 +213,12 @@ def run_smtp(ctx: Context, scenario: Scenario) -> ScenarioResult:
 
     def one_run(client: str) -> Sample | str:
         assert ctx.sink_binary is not None
-        with running_sink(
-            ctx.sink_binary, lmtp=scenario.protocol == "lmtp", workdir=ctx.workdir
-        ) as sink:
+        with (
+            cpus.on(ctx.placement.server),
+            running_sink(
+                ctx.sink_binary, lmtp=scenario.protocol == "lmtp", workdir=ctx.workdir
+            ) as sink,
+        ):
             job = replace(template, host=sink.host, port=sink.port)
             if client == "smtp-source":
                 sample: Sample | str = _run_source(ctx, job, units)
@@ -237,7 +244,7 @@ def run_dns(ctx: Context, scenario: Scenario) -> ScenarioResult:
         f"queried through unbound restarted with an empty cache before every run; "
         f"concurrent clients keep {scenario.connections} domains in flight"
     )
-    with running_lab(count, ctx.workdir) as lab:
+    with cpus.on(ctx.placement.server), running_lab(count, ctx.workdir) as lab:
 
         def one_run(client: str) -> Sample | str:
             port = lab.fresh_resolver()
@@ -278,7 +285,10 @@ def run_imports(ctx: Context, scenario: Scenario) -> ScenarioResult:
     )
 
     def one_run(module: str) -> Sample | str:
-        measured = measure([ctx.python, "-X", "importtime", "-c", f"import {module}"])
+        measured = measure(
+            [ctx.python, "-X", "importtime", "-c", f"import {module}"],
+            cpus=ctx.placement.client,
+        )
         if measured.returncode != 0:
             return f"import {module} failed: {measured.stderr.decode(errors='replace')[-300:]}"
         micros = import_time_us(measured.stderr.decode(errors="replace"), module)
@@ -375,6 +385,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--output-dir", type=Path, default=None, help="where results.md/.json/.png go"
     )
+    parser.add_argument(
+        "--no-pin", action="store_true", help="do not pin servers and clients to separate CPUs"
+    )
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG (no matplotlib)")
     args = parser.parse_args(argv)
     if args.runs < 0:
@@ -399,8 +412,10 @@ def main(argv: list[str] | None = None) -> int:
             workdir=Path(tmp),
             sink_binary=find_binary("smtp-sink"),
             source_binary=find_binary("smtp-source"),
+            placement=Placement() if args.no_pin else Placement.split(),
         )
         facts = report.machine_facts()
+        facts["CPU placement"] = ctx.placement.describe()
         started = time.monotonic()
         results = []
         for scenario in scenarios:

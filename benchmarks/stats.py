@@ -28,6 +28,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from benchmarks.cpus import on
+
 
 @dataclass(frozen=True)
 class Measured:
@@ -77,14 +79,19 @@ class _PeakSampler(threading.Thread):
 
 
 def measure(
-    argv: Sequence[str], *, timeout: float = 600.0, env: dict[str, str] | None = None
+    argv: Sequence[str],
+    *,
+    timeout: float = 600.0,
+    env: dict[str, str] | None = None,
+    cpus: frozenset[int] | None = None,
 ) -> Measured:
-    """Run *argv* to completion and return its own resource usage."""
+    """Run *argv* (on *cpus*, if given) to completion and return its own resource usage."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        popen = subprocess.Popen(
-            list(argv), stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env
-        )
+        with on(cpus):
+            popen = subprocess.Popen(
+                list(argv), stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env
+            )
         killer = threading.Timer(timeout, popen.kill)  # a hung client must not hang the benchmark
         killer.start()
         sampler = _PeakSampler(popen.pid)
