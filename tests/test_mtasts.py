@@ -315,3 +315,20 @@ def test_sqlite_cache_persists_and_drops_bad_rows(tmp_path: Path) -> None:
     second._db.execute("UPDATE mta_sts SET policy = 'garbage'")
     assert second.get("example.com") is None
     assert second.get("example.com") is None
+
+
+async def test_discover_async() -> None:
+    from pyfix_smtp.tls.mtasts import discover_async
+
+    net = Net()
+
+    async def resolve(query: Query) -> Answer:
+        return net.resolve(query)
+
+    async def fetch(request: StsFetch) -> FetchResult:
+        return net.fetch(request)
+
+    out = await discover_async(
+        "example.com", resolve=resolve, fetch=fetch, cache=MemoryStsCache(), now=T0
+    )
+    assert out.source == "fetched"

@@ -1093,3 +1093,97 @@ def test_per_site_unknown_value_and_ignored_with_policy_maps() -> None:
     failed = evaluate(target, broken)
     assert failed.failure is not None
     assert failed.failure.status == "4.3.0"
+
+
+# ---------------------------------------------------------------- inputs from other layers
+
+
+def test_target_from_dns_plan_candidate() -> None:
+    from pyfix_smtp.dns.options import Family
+    from pyfix_smtp.dns.results import Candidate, Site, Source
+
+    cand = Candidate(
+        hostname="mx.example.com",
+        address="192.0.2.1",
+        port=25,
+        family=Family.IPV4,
+        mx_authentic=True,
+        address_authentic=True,
+        qname="mx.example.com",
+        rname="real.example.net",
+    )
+    site = Site(
+        nexthop="example.com",
+        domain="example.com",
+        port=25,
+        source=Source.MX,
+        candidates=(cand,),
+        mx_qname="example.com",
+        mx_rname="example.com",
+        mx_authentic=True,
+    )
+    target = TlsTarget.from_candidate(site, cand)
+    assert target == TlsTarget(
+        nexthop="example.com",
+        domain="example.com",
+        host="mx.example.com",
+        port=25,
+        host_qname="mx.example.com",
+        host_rname="real.example.net",
+        address_authentic=True,
+        mx=MxFacts("example.com", "example.com", True),
+    )
+    literal = Site(
+        nexthop="[192.0.2.1]", domain="192.0.2.1", port=25, source=Source.HOST, candidates=(cand,)
+    )
+    assert TlsTarget.from_candidate(literal, cand).mx is None
+    unix = Candidate(hostname="localhost", address="/run/lmtp", port=0, family=Family.UNIX)
+    usite = Site(
+        nexthop="/run/lmtp", domain="/run/lmtp", port=0, source=Source.UNIX, candidates=(unix,)
+    )
+    target = TlsTarget.from_candidate(usite, unix, myhostname="host.example.com")
+    assert target.port is None
+    assert target.domain == "host.example.com"
+
+
+def test_options_from_config() -> None:
+    from pyfix_smtp.config import Config
+
+    cfg = Config(
+        smtp_tls_security_level="secure",
+        smtp_tls_policy_maps="inline:{example.com=encrypt}",
+        smtp_tls_mandatory_protocols="!SSLv2, !SSLv3",
+        smtp_tls_exclude_ciphers="RC4, aNULL",
+        smtp_tls_secure_cert_match="nexthop",
+    )
+    opts = TlsOptions.from_config(cfg)
+    assert opts.smtp_tls_mandatory_protocols == "!SSLv2 !SSLv3"
+    assert opts.smtp_tls_exclude_ciphers == "RC4 aNULL"
+    target = TlsTarget(nexthop="example.com", domain="example.com", host=MX)
+    assert evaluate(target, opts).level is TlsLevel.ENCRYPT
+    other = TlsTarget(nexthop="example.org", domain="example.org", host=MX)
+    assert evaluate(other, opts).match_names == (MatchName("example.org"),)
+    lmtp = TlsOptions.from_config(Config(protocol="lmtp", lmtp_tls_security_level="encrypt"))
+    assert lmtp.protocol == "lmtp"
+    assert lmtp.global_level is TlsLevel.ENCRYPT
+
+
+async def test_evaluate_async_answers_the_same_queries() -> None:
+    from pyfix_smtp.tls.policy import evaluate_async
+
+    asked: list[Query] = []
+
+    async def resolve(query: Query) -> Answer:
+        asked.append(query)
+        return Answer(query, Rcode.NOERROR, GOOD, authentic=True)
+
+    target = TlsTarget(
+        nexthop="example.com",
+        domain="example.com",
+        host=MX,
+        address_authentic=True,
+        mx=MxFacts("example.com", authentic=True),
+    )
+    policy = await evaluate_async(target, TlsOptions(**dane()), resolve=resolve)  # type: ignore[arg-type]
+    assert policy.level is TlsLevel.DANE
+    assert asked == [Query(TLSA_NAME, "TLSA")]

@@ -39,6 +39,7 @@ from pyfix_smtp.tls.mtasts import (
     StsOutcome,
     StsPolicy,
     discover,
+    discover_async,
     discover_sync,
     parse_sts_policy,
 )
@@ -49,6 +50,7 @@ from pyfix_smtp.tls.policy import (
     TlsPolicy,
     TlsTarget,
     evaluate,
+    evaluate_async,
     evaluate_steps,
 )
 from pyfix_smtp.tls.requiretls import RequireTlsAction, RequireTlsPolicy
@@ -79,8 +81,10 @@ __all__ = [
     "check_handshake",
     "check_peer",
     "discover",
+    "discover_async",
     "discover_sync",
     "evaluate",
+    "evaluate_async",
     "evaluate_steps",
     "global_level",
     "handshake_failure",

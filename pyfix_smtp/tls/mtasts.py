@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -49,6 +49,7 @@ __all__ = [
     "StsPolicy",
     "StsRecord",
     "discover",
+    "discover_async",
     "discover_sync",
     "mx_pattern_matches",
     "parse_sts_policy",
@@ -393,6 +394,26 @@ def discover(
         return StsOutcome(None, "none", tuple(notes), failure)
     cache.put(domain, CachedSts(policy, record.id, now))
     return StsOutcome(policy, "fetched", tuple(notes))
+
+
+async def discover_async(
+    domain: str,
+    *,
+    resolve: Callable[[Query], Awaitable[Answer]],
+    fetch: Callable[[StsFetch], Awaitable[FetchResult]],
+    cache: StsCache,
+    now: float,
+) -> StsOutcome:
+    """:func:`discover` for asyncio drivers (run the stdlib fetcher in a thread)."""
+    gen = discover(domain, cache=cache, now=now)
+    reply: Answer | FetchResult | None = None
+    try:
+        while True:
+            effect = gen.send(reply) if reply is not None else next(gen)
+            reply = await resolve(effect) if isinstance(effect, Query) else await fetch(effect)
+    except StopIteration as stop:
+        outcome: StsOutcome = stop.value
+        return outcome
 
 
 def discover_sync(

@@ -18,11 +18,13 @@ weaker level.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from pyfix_smtp.dns.options import Family
 from pyfix_smtp.dns.records import Answer, Query, Rcode, TlsaRecord
+from pyfix_smtp.dns.results import Candidate, Site
 from pyfix_smtp.errors import LookupTableError, TlsPolicyError
 from pyfix_smtp.status import Failure
 from pyfix_smtp.tls import dane as dane_mod
@@ -41,6 +43,7 @@ __all__ = [
     "TlsPolicy",
     "TlsTarget",
     "evaluate",
+    "evaluate_async",
     "evaluate_steps",
     "hex_decode_fingerprint",
     "load_trust_anchors",
@@ -97,6 +100,28 @@ class TlsTarget:
     host_rname: str = ""
     address_authentic: bool = False
     mx: MxFacts | None = None
+
+    @classmethod
+    def from_candidate(cls, site: Site, candidate: Candidate, *, myhostname: str = "") -> TlsTarget:
+        """The target for one address of a DNS plan (:mod:`pyfix_smtp.dns.plan`).
+
+        Postfix uses ``$myhostname`` as the nexthop name for UNIX-domain LMTP
+        (smtp_connect.c), so pass *myhostname* for those.
+        """
+        unix = candidate.family is Family.UNIX
+        mx: MxFacts | None = None
+        if site.mx_authentic is not None and site.mx_qname:
+            mx = MxFacts(site.mx_qname, site.mx_rname or "", site.mx_authentic)
+        return cls(
+            nexthop=site.nexthop,
+            domain=myhostname if unix else site.domain,
+            host=candidate.hostname,
+            port=None if unix else candidate.port,
+            host_qname=candidate.qname,
+            host_rname=candidate.rname,
+            address_authentic=candidate.address_authentic,
+            mx=mx,
+        )
 
     def __post_init__(self) -> None:
         if self.port is not None and not 0 < self.port < 65536:
@@ -1039,6 +1064,34 @@ def evaluate(
                     f"a DNS lookup is needed ({query.name} {query.rdtype}) but no resolver given"
                 )
             query = gen.send(resolve(query))
+    except StopIteration as stop:
+        policy: TlsPolicy = stop.value
+        return policy
+
+
+async def evaluate_async(
+    target: TlsTarget,
+    options: TlsOptions,
+    *,
+    resolve: Callable[[Query], Awaitable[Answer]],
+    tls_required_no: bool = False,
+    requiretls: RequireTlsAction | None = None,
+    sts: StsPolicy | None = None,
+    read_file: Callable[[str], bytes] = _read_file,
+) -> TlsPolicy:
+    """:func:`evaluate` for asyncio drivers: *resolve* is awaited for each query."""
+    gen = evaluate_steps(
+        target,
+        options,
+        tls_required_no=tls_required_no,
+        requiretls=requiretls,
+        sts=sts,
+        read_file=read_file,
+    )
+    try:
+        query = next(gen)
+        while True:
+            query = gen.send(await resolve(query))
     except StopIteration as stop:
         policy: TlsPolicy = stop.value
         return policy

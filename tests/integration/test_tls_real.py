@@ -514,3 +514,30 @@ def test_mta_sts_end_to_end(
         if ok:
             assert pol.level is tls.TlsLevel.SECURE
             assert pol.sni == MX
+
+
+def test_dns_plan_to_dane_policy_to_handshake(dns_lab: DnsLab, postfix_smtpd: PostfixSmtpd) -> None:
+    """The DNS planner's candidates for example.test feed TlsTarget.from_candidate()."""
+    import random
+
+    from pyfix_smtp import destination
+    from pyfix_smtp.dns.options import DnsSupport, PlanOptions
+    from pyfix_smtp.dns.runner import plan_sync
+
+    resolver = dns_lab.resolver()
+    options = PlanOptions(smtp_dns_support_level=DnsSupport.DNSSEC, smtp_randomize_addresses=False)
+    plan = plan_sync(destination.sites(DOMAIN), resolver, options, random.Random(0))
+    site = plan.sites[0]
+    first = site.candidates[0]
+    assert first.hostname == MX
+    opts = tls.TlsOptions(smtp_tls_security_level="dane", smtp_dns_support_level="dnssec")
+    pol = tls.evaluate(tls.TlsTarget.from_candidate(site, first), opts, resolve=resolver.lookup)
+    assert pol.level is tls.TlsLevel.DANE, pol.explain()
+    assert pol.match_names == (tls.MatchName(MX), tls.MatchName(DOMAIN))
+    check, tsock = handshake(postfix_smtpd, pol, opts)
+    with tsock:
+        assert check.status is tls.PeerStatus.VERIFIED, check.detail
+    # mx2.example.test has no TLSA record: opportunistic TLS for that MX host.
+    second = next(c for c in site.candidates if c.hostname == "mx2.example.test")
+    pol2 = tls.evaluate(tls.TlsTarget.from_candidate(site, second), opts, resolve=resolver.lookup)
+    assert pol2.level is tls.TlsLevel.MAY, pol2.explain()
