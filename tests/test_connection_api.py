@@ -548,3 +548,26 @@ def test_quit_abandons_an_auth_exchange() -> None:
     assert isinstance(challenge, AuthChallenge)
     assert conn.quit() == b"QUIT\r\n"  # Postfix after a SASL failure
     assert conn.state is State.CLOSED
+
+
+def test_transition_table_alone() -> None:
+    from pyfix_smtp.protocol.connection import _TRANSITIONS
+
+    def allowed(action: str) -> set[State]:
+        return {state for (state, trigger) in _TRANSITIONS if trigger == action}
+
+    assert allowed("start_transaction") == {State.READY}
+    assert allowed("start_tls") == {State.READY}
+    assert allowed("start_auth") == {State.READY}
+    assert allowed("rset") == {State.READY}
+    assert allowed("send_data") == {State.DATA}
+    assert allowed("abort_data") == {State.DATA}
+    assert allowed("tls_established") == {State.TLS_HANDSHAKE}
+    assert allowed("send_auth_response") == allowed("cancel_auth") == {State.AUTH}
+    assert allowed("quit") == {State.READY, State.AUTH}
+    # every state but the two final ones has a way on
+    for state in State:
+        leaving = [t for (s, t) in _TRANSITIONS if s is state]
+        assert bool(leaving) == (state not in (State.CLOSED, State.ERROR)), state
+    # nothing leads out of CLOSED or ERROR, nothing leads into ERROR by table
+    assert State.ERROR not in _TRANSITIONS.values()

@@ -163,8 +163,8 @@ _TRANSITIONS: dict[tuple[State, str], State] = {
     (State.RSET, "rset-done"): State.READY,
     (State.QUIT, "quit-done"): State.CLOSED,
 }
-# Any state may end because the connection did.
-_CLOSING_TRIGGERS = ("lost", "closing")
+# Any state may end because the connection did (end of file, timeout, 421):
+# _close() moves to CLOSED from anywhere.
 
 
 class LookupTable(Protocol):
@@ -487,7 +487,6 @@ class ClientConnection:
         self._tls_active = self.options.tls_wrappermode
         self._esmtp = True
         self._pix_delay_dotcrlf = False
-        self._hello_stage = Stage.LHLO if self.options.lmtp else Stage.EHLO
         self._closing_reply: Reply | None = None  # a 421 was received
         self._closed_event: Closed | None = None
         self._protocol_error = False
@@ -567,9 +566,6 @@ class ClientConnection:
     # Plumbing
 
     def _goto(self, trigger: str) -> None:
-        if trigger in _CLOSING_TRIGGERS:
-            self._state = State.CLOSED
-            return
         try:
             self._state = _TRANSITIONS[(self._state, trigger)]
         except KeyError:
@@ -769,7 +765,6 @@ class ClientConnection:
 
     def _send_hello(self) -> None:
         stage = Stage.LHLO if self.options.lmtp else Stage.EHLO if self._esmtp else Stage.HELO
-        self._hello_stage = stage
         self._write(hello_command(stage.value, self.options.helo_name))
         self._pending.append(_Pending(stage))
 
