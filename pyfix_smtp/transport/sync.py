@@ -1,0 +1,502 @@
+"""The blocking driver: executes the delivery core's effects with socket and ssl.
+
+:class:`SyncDriver` runs one delivery at a time. It holds at most one current
+connection (a ``socket.socket``, an ``ssl.SSLSocket`` after ``StartTls``),
+answers DNS effects with a blocking resolver, keeps idle connections in a
+:class:`~pyfix_smtp.transport.cache.ConnectionCache` and builds TLS contexts
+through :class:`TlsContexts`. It makes no delivery decision: every failure
+comes back to the core as a value (:class:`~pyfix_smtp.delivery.effects.IoFailure`,
+:class:`~pyfix_smtp.delivery.effects.TlsFailed`).
+
+The helpers shared with the asyncio driver live here too: mapping OS and
+ssl exceptions to ``IoFailure`` values with the system's texts, creating
+(and binding) a socket for an endpoint, and the TLS context cache.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import os
+import socket
+import ssl
+import time
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pyfix_smtp.delivery.effects import (
+    CachedSession,
+    CacheSave,
+    CacheTake,
+    Close,
+    Connect,
+    Connected,
+    Effect,
+    EffectResult,
+    Endpoint,
+    FetchedPolicy,
+    FetchStsPolicy,
+    GetTime,
+    IoFailure,
+    IoFailureKind,
+    Receive,
+    Resolve,
+    ResolveMany,
+    Send,
+    StartTls,
+    TlsEstablished,
+    TlsFailed,
+)
+from pyfix_smtp.errors import TlsPolicyError
+from pyfix_smtp.status import Failure
+from pyfix_smtp.transport.cache import ConnectionCache
+
+if TYPE_CHECKING:
+    from pyfix_smtp.dns.plan import Resolver
+    from pyfix_smtp.tls.options import TlsOptions
+    from pyfix_smtp.tls.policy import TlsPolicy
+
+__all__ = [
+    "TLS_CONFIG_FAILURE",
+    "StsFetcher",
+    "SyncDriver",
+    "TlsContexts",
+    "close_socket",
+    "connect_failure",
+    "fetch_sts",
+    "io_failure",
+    "open_socket",
+    "tls_established",
+]
+
+log = logging.getLogger("pyfix_smtp.transport")
+
+T = TypeVar("T")
+
+# Postfix tls_client.c / smtp_proto.c: a TLS engine that cannot be set up.
+TLS_CONFIG_FAILURE = Failure("4.7.5", "client TLS configuration problem")
+
+_EOF = IoFailureKind.EOF
+_TIMEOUT = IoFailureKind.TIMEOUT
+_ERROR = IoFailureKind.ERROR
+_REFUSED = IoFailureKind.REFUSED
+_BIND = IoFailureKind.BIND
+
+# connect() errors that mean "nobody there" rather than a local problem.
+_NO_PEER = frozenset(
+    getattr(errno, name)
+    for name in ("ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ENETDOWN")
+    if hasattr(errno, name)
+)
+
+
+def _strerror(exc: OSError, default: str) -> str:
+    # The system's text for errno, as Postfix's %m (asyncio puts its own words
+    # into strerror: "Connect call failed ...").
+    if isinstance(exc.errno, int) and exc.errno > 0:
+        return os.strerror(exc.errno)
+    return exc.strerror or default
+
+
+def io_failure(exc: BaseException) -> IoFailure:
+    """Map an exception from send/receive to an :class:`IoFailure` value.
+
+    Timeouts are ``TIMEOUT``; a connection the server closed or reset (EOF
+    inside TLS, ``ECONNRESET``, ``EPIPE``) is ``EOF``, as Postfix's
+    smtp_stream.c treats read and write errors ("lost connection");
+    everything else is ``ERROR`` with the system's text.
+    """
+    if isinstance(exc, TimeoutError):  # socket.timeout, asyncio timeouts, ETIMEDOUT
+        return IoFailure(_TIMEOUT, _strerror(exc, "Connection timed out"))
+    if isinstance(exc, ssl.SSLZeroReturnError | ssl.SSLEOFError):
+        return IoFailure(_EOF, "TLS connection closed by the server")
+    if isinstance(exc, ssl.SSLError):
+        return IoFailure(_ERROR, f"TLS error: {exc.reason or exc}")
+    if isinstance(exc, ConnectionError):  # reset, aborted, broken pipe
+        return IoFailure(_EOF, _strerror(exc, "Connection reset by peer"))
+    if isinstance(exc, OSError):
+        return IoFailure(_ERROR, _strerror(exc, str(exc)))
+    return IoFailure(_ERROR, f"{type(exc).__name__}: {exc}")
+
+
+def connect_failure(exc: BaseException) -> IoFailure:
+    """Map an exception from ``connect()`` to an :class:`IoFailure` value.
+
+    ``REFUSED`` for a refused or unreachable peer, ``TIMEOUT`` when the
+    connect timeout passed; the reason is the system's text, which Postfix
+    logs as "connect to host[addr]:port: Connection refused".
+    """
+    if isinstance(exc, TimeoutError):
+        return IoFailure(_TIMEOUT, _strerror(exc, "Connection timed out"))
+    if isinstance(exc, ConnectionRefusedError):
+        return IoFailure(_REFUSED, _strerror(exc, "Connection refused"))
+    if isinstance(exc, OSError) and exc.errno in _NO_PEER:
+        return IoFailure(_REFUSED, _strerror(exc, "No route to host"))
+    if isinstance(exc, OSError):
+        return IoFailure(_ERROR, _strerror(exc, str(exc)))
+    return IoFailure(_ERROR, f"{type(exc).__name__}: {exc}")
+
+
+def _bind_address(text: str) -> str | None:
+    """The numeric address of ``smtp_bind_address`` (``[...]`` allowed), or None if malformed."""
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    return text
+
+
+def open_socket(
+    endpoint: Endpoint, bind_address: str | None, bind_enforce: bool
+) -> tuple[socket.socket, str | tuple[str, int]] | IoFailure:
+    """A new stream socket for *endpoint* and the address to connect it to.
+
+    Binds to *bind_address* first (Postfix smtp_connect.c
+    ``smtp_connect_addr()``): a failed bind is logged and ignored, unless
+    *bind_enforce* (``smtp_bind_address_enforce``) makes it an ``IoFailure``
+    of kind ``BIND``. A bind address that is not a numeric IP address is
+    always a ``BIND`` failure (Postfix stops with a fatal error).
+    """
+    if endpoint.unix:
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        except OSError as exc:
+            return IoFailure(_ERROR, _strerror(exc, "cannot create socket"))
+        return sock, endpoint.address
+    family = socket.AF_INET6 if ":" in endpoint.address else socket.AF_INET
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        return IoFailure(_ERROR, _strerror(exc, "cannot create socket"))
+    if bind_address:
+        local = _bind_address(bind_address)
+        if local is None:
+            sock.close()
+            return IoFailure(_BIND, f"malformed bind address: {bind_address}")
+        try:
+            sock.bind((local, 0))
+        except OSError as exc:
+            text = _strerror(exc, str(exc))
+            # Postfix smtp_connect_addr(): msg_warn("%s: bind %s: %m")
+            log.warning("smtp_connect_addr: bind %s: %s", local, text)
+            if bind_enforce:
+                sock.close()
+                return IoFailure(_BIND, f"bind {local}: {text}")
+    return sock, (endpoint.address, endpoint.port)
+
+
+def close_socket(sock: socket.socket, polite: bool = False) -> None:
+    """Close *sock*; ``polite`` sends ``QUIT`` first without waiting (best effort)."""
+    if polite:
+        try:
+            sock.setblocking(False)
+            sock.send(b"QUIT\r\n")
+        except (OSError, ValueError):
+            pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+def _context_key(policy: TlsPolicy, options: TlsOptions) -> tuple[object, ...]:
+    """The inputs of :func:`pyfix_smtp.tls.context.build_context` (keep in step with it)."""
+    from pyfix_smtp.tls.context import verifies_in_handshake
+
+    return (
+        policy.level.tls_enabled,
+        policy.failure is None,
+        verifies_in_handshake(policy),
+        policy.level.must_match,
+        policy.protocol_range,
+        policy.cipher_list,
+        policy.cipher_grade,
+        options.smtp_tls_CAfile,
+        options.smtp_tls_CApath,
+        options.smtp_tls_chain_files,
+        options.smtp_tls_cert_file,
+        options.smtp_tls_key_file,
+        options.smtp_tls_eccert_file,
+        options.smtp_tls_eckey_file,
+    )
+
+
+class TlsContexts:
+    """``ssl.SSLContext`` objects built once per distinct TLS setting.
+
+    Building a context (loading CA files and client certificates) costs far
+    more than a handshake, and a context is reusable across connections, so
+    contexts are kept per set of inputs to
+    :func:`~pyfix_smtp.tls.context.build_context`, at most *max_size*.
+    """
+
+    def __init__(self, max_size: int = 32) -> None:
+        self.max_size = max_size
+        self._contexts: dict[tuple[object, ...], ssl.SSLContext] = {}
+
+    def get(self, policy: TlsPolicy, options: TlsOptions) -> ssl.SSLContext:
+        """The context for *policy* and *options*.
+
+        Raises:
+            TlsPolicyError: from ``build_context`` (bad ciphers, CA or
+                certificate files, or a policy without TLS).
+        """
+        key = _context_key(policy, options)
+        ctx = self._contexts.get(key)
+        if ctx is None:
+            from pyfix_smtp.tls.context import build_context
+
+            ctx = build_context(policy, options)
+            if len(self._contexts) >= self.max_size:
+                del self._contexts[next(iter(self._contexts))]
+            self._contexts[key] = ctx
+        return ctx
+
+
+def tls_established(policy: TlsPolicy, tls: ssl.SSLSocket | ssl.SSLObject) -> TlsEstablished:
+    """Describe a finished handshake for the core (chain, version, cipher)."""
+    from pyfix_smtp.tls.context import peer_chain, verifies_in_handshake
+
+    cipher = tls.cipher()
+    return TlsEstablished(
+        chain=peer_chain(tls),
+        version=tls.version() or "",
+        cipher=cipher[0] if cipher else "",
+        bits=cipher[2] if cipher else 0,
+        pkix_verified=True if verifies_in_handshake(policy) else None,
+    )
+
+
+def tls_failed(policy: TlsPolicy, exc: BaseException) -> TlsFailed:
+    """Postfix's outcome for a failed handshake (all failures: 4.7.5)."""
+    from pyfix_smtp.tls.context import handshake_failure
+
+    failure, detail = handshake_failure(policy, exc)
+    return TlsFailed(failure, detail)
+
+
+StsFetcher = Callable[[FetchStsPolicy], FetchedPolicy | IoFailure]
+"""Fetches an MTA-STS policy file; see :func:`fetch_sts`."""
+
+
+def fetch_sts(
+    effect: FetchStsPolicy,
+    *,
+    context: ssl.SSLContext | None = None,
+    connect_to: tuple[str, int] | None = None,
+) -> FetchedPolicy | IoFailure:
+    """Execute a :class:`FetchStsPolicy` with :func:`pyfix_smtp.tls.fetch.fetch_policy`.
+
+    A response other than ``200`` is an ``IoFailure`` naming the HTTP status
+    (RFC 8461 §3.3: only a 200 response carries a policy). *connect_to*
+    sends the request elsewhere (a test server) while TLS still checks
+    ``mta-sts.<domain>``.
+    """
+    from pyfix_smtp.tls.fetch import fetch_policy
+    from pyfix_smtp.tls.mtasts import StsFetch, policy_url
+
+    domain = effect.domain.rstrip(".").lower()
+    request = StsFetch(domain, policy_url(domain), f"mta-sts.{domain}", timeout=effect.timeout)
+    host, port = connect_to if connect_to is not None else (None, 443)
+    result = fetch_policy(request, context=context, connect_host=host, connect_port=port)
+    if result.error is not None:
+        return IoFailure(_ERROR, result.error)
+    if result.status != 200:
+        return IoFailure(_ERROR, f"HTTP status {result.status}")
+    return FetchedPolicy(result.body)
+
+
+def _timeout(value: float) -> float | None:
+    return value if value > 0 else None
+
+
+class SyncDriver:
+    """Executes effects with blocking sockets for one delivery at a time.
+
+    Args:
+        resolver: answers ``Resolve``/``ResolveMany`` (a
+            :class:`~pyfix_smtp.dns.resolve.DnsResolver` or your own).
+        cache: where ``CacheSave`` puts idle connections.
+        contexts: TLS contexts, shared between drivers of one client.
+        sts_fetcher: executes ``FetchStsPolicy`` (default :func:`fetch_sts`).
+        clock: the ``GetTime`` clock.
+
+    Timeouts of 0 or less mean "no limit" (``smtp_connect_timeout = 0``
+    leaves the connect to the system's own limit, as in Postfix).
+    """
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        cache: ConnectionCache[socket.socket],
+        contexts: TlsContexts | None = None,
+        *,
+        sts_fetcher: StsFetcher = fetch_sts,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.resolver = resolver
+        self.cache = cache
+        self.contexts = contexts if contexts is not None else TlsContexts()
+        self.sts_fetcher = sts_fetcher
+        self.clock = clock
+        self.sock: socket.socket | None = None
+        self._sock_timeout: float | None = None
+        self._handlers: dict[type, Callable[[Any], EffectResult]] = {
+            Send: self._send,
+            Receive: self._receive,
+            GetTime: self._get_time,
+            Resolve: self._resolve,
+            ResolveMany: self._resolve_many,
+            Connect: self._connect,
+            StartTls: self._start_tls,
+            Close: self._close,
+            FetchStsPolicy: self.sts_fetcher,
+            CacheTake: self._cache_take,
+            CacheSave: self._cache_save,
+        }
+
+    def run(self, steps: Generator[Effect, EffectResult, T]) -> T:
+        """Drive *steps* to the end and return its value (the report).
+
+        A connection still current when the generator ends or fails is
+        closed without ``QUIT``.
+        """
+        handlers = self._handlers
+        send = steps.send
+        result: EffectResult = None
+        try:
+            while True:
+                effect = send(result)
+                handler = handlers.get(type(effect))
+                if handler is None:
+                    raise TypeError(f"not an effect: {effect!r}")
+                result = handler(effect)
+        except StopIteration as stop:
+            value: T = stop.value
+            return value
+        finally:
+            self.release()
+
+    def execute(self, effect: Effect) -> EffectResult:
+        """Execute one effect and return its result."""
+        handler = self._handlers.get(type(effect))
+        if handler is None:
+            raise TypeError(f"not an effect: {effect!r}")
+        return handler(effect)
+
+    def release(self) -> None:
+        """Close the current connection, if any, without ``QUIT``."""
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            close_socket(sock)
+
+    # -- effects ---------------------------------------------------------
+
+    def _get_time(self, effect: GetTime) -> float:
+        return self.clock()
+
+    def _resolve(self, effect: Resolve) -> EffectResult:
+        return self.resolver.lookup(effect.query)
+
+    def _resolve_many(self, effect: ResolveMany) -> EffectResult:
+        lookup = self.resolver.lookup
+        return tuple(lookup(q) for q in effect.queries)
+
+    def _settimeout(self, sock: socket.socket, timeout: float) -> None:
+        value = timeout if timeout > 0 else None
+        if value != self._sock_timeout:
+            sock.settimeout(value)
+            self._sock_timeout = value
+
+    def _connect(self, effect: Connect) -> Connected | IoFailure:
+        self.release()
+        opened = open_socket(effect.endpoint, effect.bind_address, effect.bind_enforce)
+        if isinstance(opened, IoFailure):
+            return opened
+        sock, address = opened
+        timeout = _timeout(effect.timeout)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address)
+        except (OSError, ValueError) as exc:
+            sock.close()
+            if isinstance(exc, ValueError):  # e.g. an embedded NUL in a path
+                return IoFailure(_ERROR, str(exc))
+            return connect_failure(exc)
+        local = ""
+        if not effect.endpoint.unix:
+            # Requests and replies are small; a pipelined batch is one write.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            local = str(sock.getsockname()[0])
+        self.sock = sock
+        self._sock_timeout = timeout
+        return Connected(local)
+
+    def _send(self, effect: Send) -> IoFailure | None:
+        sock = self.sock
+        if sock is None:
+            return IoFailure(_ERROR, "no connection")
+        try:
+            if effect.timeout != self._sock_timeout:
+                self._settimeout(sock, effect.timeout)
+            sock.sendall(effect.data)
+        except (OSError, ValueError) as exc:
+            return io_failure(exc)
+        return None
+
+    def _receive(self, effect: Receive) -> bytes | IoFailure:
+        sock = self.sock
+        if sock is None:
+            return IoFailure(_ERROR, "no connection")
+        try:
+            if effect.timeout != self._sock_timeout:
+                self._settimeout(sock, effect.timeout)
+            return sock.recv(effect.max_bytes)
+        except (OSError, ValueError) as exc:
+            return io_failure(exc)
+
+    def _start_tls(self, effect: StartTls) -> TlsEstablished | TlsFailed | IoFailure:
+        sock = self.sock
+        if sock is None:
+            return IoFailure(_ERROR, "no connection")
+        policy: TlsPolicy = effect.policy  # type: ignore[assignment]
+        options: TlsOptions = effect.options  # type: ignore[assignment]
+        try:
+            ctx = self.contexts.get(policy, options)
+        except TlsPolicyError as exc:
+            return TlsFailed(TLS_CONFIG_FAILURE, str(exc))
+        try:
+            # wrap_socket() takes over the descriptor; the SSLSocket is current now.
+            tls = ctx.wrap_socket(
+                sock, server_hostname=policy.sni or None, do_handshake_on_connect=False
+            )
+        except (OSError, ValueError) as exc:
+            return tls_failed(policy, exc)
+        self.sock = tls
+        try:
+            tls.settimeout(_timeout(effect.timeout))
+            self._sock_timeout = _timeout(effect.timeout)
+            tls.do_handshake()
+        except (OSError, ValueError) as exc:
+            return tls_failed(policy, exc)
+        return tls_established(policy, tls)
+
+    def _close(self, effect: Close) -> None:
+        self.release()
+
+    def _cache_take(self, effect: CacheTake) -> CachedSession | None:
+        found = self.cache.take(effect.labels)
+        if found is None:
+            return None
+        self.release()
+        self.sock, session = found
+        self._sock_timeout = self.sock.gettimeout()
+        return session
+
+    def _cache_save(self, effect: CacheSave) -> None:
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            self.cache.save(effect.labels, effect.session, sock)
