@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,6 +42,7 @@ __all__ = [
     "load_certificate",
     "match_host",
     "match_names",
+    "parse_ip",
     "self_issued",
     "signed_by_key",
     "spki_der",
@@ -75,8 +77,21 @@ class MatchName:
     name: str
     subdomain: bool = False
 
+    @property
+    def ip(self) -> bool:
+        """The name is an IP address (OpenSSL 3 SSL_add1_host() then checks iPAddress SANs)."""
+        return not self.subdomain and parse_ip(self.name) is not None
+
     def __str__(self) -> str:
         return "." + self.name if self.subdomain else self.name
+
+
+def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP address, or None for anything else (OpenSSL a2i_IPADDRESS())."""
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
 
 
 def load_certificate(der: bytes) -> x509.Certificate:
@@ -246,18 +261,33 @@ def match_host(pattern: str, ref: MatchName) -> bool:
 
 
 def match_names(cert: x509.Certificate, refs: Sequence[MatchName]) -> MatchName | None:
-    """The first reference name that *cert* matches, or None.
+    """The reference name that *cert* matches, or None.
 
-    DNS subjectAltNames are used; the subject CN only when the certificate
-    has no DNS SAN (OpenSSL do_x509_check()).
+    Host names: any one must match a DNS subjectAltName, or the subject CN
+    when the certificate has no DNS SAN (OpenSSL do_x509_check()). An IP
+    address reference (OpenSSL 3 keeps only the first) must *also* match an
+    iPAddress subjectAltName: OpenSSL's check_id() requires both.
     """
-    dns_names, cns = certificate_names(cert)
-    candidates = dns_names if dns_names else cns
-    for ref in refs:
-        for pattern in candidates:
-            if match_host(pattern, ref):
-                return ref
-    return None
+    hosts = [r for r in refs if not r.ip]
+    ips = [r for r in refs if r.ip][:1]
+    matched: MatchName | None = None
+    if hosts:
+        dns_names, cns = certificate_names(cert)
+        candidates = dns_names if dns_names else cns
+        matched = next((r for r in hosts for p in candidates if match_host(p, r)), None)
+        if matched is None:
+            return None
+    if ips:
+        wanted = parse_ip(ips[0].name)
+        try:
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+            addresses = san.value.get_values_for_type(x509.IPAddress)
+        except x509.ExtensionNotFound:
+            addresses = []
+        if wanted not in addresses:
+            return None
+        matched = matched or ips[0]
+    return matched
 
 
 # ---------------------------------------------------------------- chain checks

@@ -48,6 +48,7 @@ __all__ = [
     "hex_decode_fingerprint",
     "load_trust_anchors",
     "lookup_policy_entry",
+    "resolve_match_names",
 ]
 
 CONFIG_PROBLEM = "client TLS configuration problem"
@@ -648,10 +649,16 @@ def _split_match(values: Sequence[str]) -> list[str]:
     return out
 
 
-def _resolve_names(
+def resolve_match_names(
     matchargv: Sequence[str], target: TlsTarget
 ) -> tuple[list[MatchName], list[str]]:
-    """Postfix tls_client.c add_namechecks(): keywords to reference names."""
+    """Postfix tls_client.c add_namechecks(): match strategies to reference names.
+
+    ``nexthop``, ``dot-nexthop`` and ``hostname`` (any case) become the
+    target's names; ``.domain`` matches below *domain*; other names are
+    literal (U-labels become A-labels). Returns (names, notes about skipped
+    entries: ``.`` alone, a second IP address, invalid IDNA).
+    """
     names: list[MatchName] = []
     notes: list[str] = []
     for raw in matchargv:
@@ -676,6 +683,10 @@ def _resolve_names(
             notes.append(f"ignoring match name {name!r}: {exc}")
             continue
         ref = MatchName(ascii_name.lower(), subdomain)
+        if ref.ip and any(n.ip for n in names):
+            # OpenSSL 3 SSL_add1_host(): "There can be only one IP address".
+            notes.append(f'error loading match name: "{ascii_name}"')
+            continue
         if ref not in names:
             names.append(ref)
     return names, notes
@@ -958,7 +969,7 @@ def _finish(
         and st.level.must_match
         and st.level is not TlsLevel.FINGERPRINT
     ):
-        names, notes = _resolve_names(st.matchargv, target)
+        names, notes = resolve_match_names(st.matchargv, target)
         for note in notes:
             st.note("match", note)
         if not names:

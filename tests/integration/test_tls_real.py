@@ -541,3 +541,88 @@ def test_dns_plan_to_dane_policy_to_handshake(dns_lab: DnsLab, postfix_smtpd: Po
     second = next(c for c in site.candidates if c.hostname == "mx2.example.test")
     pol2 = tls.evaluate(tls.TlsTarget.from_candidate(site, second), opts, resolve=resolver.lookup)
     assert pol2.level is tls.TlsLevel.MAY, pol2.explain()
+
+
+# ------------------------------------- the same decisions as Postfix's own code
+
+FINGER_NAMES = [
+    [".example.test"],
+    ["example.test"],
+    ["mx.example.test"],
+    ["*.example.test"],
+    [".test"],
+    ["nomatch.example"],
+    ["nomatch.example", "mx.example.test"],
+    ["127.0.0.1"],
+    ["127.0.0.1", "mx.example.test"],
+    ["127.0.0.1", "nomatch.example"],
+    ["192.0.2.1", "mx.example.test"],
+    ["::1"],
+    ["127.0.0.1", "::1"],
+    ["hostname"],
+    ["nexthop"],
+    ["dot-nexthop"],
+    ["."],
+    ["localhost"],
+    ["LOCALHOST."],
+]
+
+
+def posttls_finger(server: PostfixSmtpd, *args: str) -> str:
+    """Run Postfix's posttls-finger against *server*; return its connection label."""
+    import os
+    import subprocess
+
+    from tests.peers import binary_or_skip
+
+    finger = binary_or_skip("posttls-finger")
+    env = dict(os.environ, MAIL_CONFIG=str(server.directory / "etc"))
+    out = subprocess.run(
+        [finger, "-c", *args], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+    for line in (out.stdout + out.stderr).splitlines():
+        if "TLS connection established" in line:
+            return line.split("posttls-finger: ", 1)[1].split(" ", 1)[0]
+    raise AssertionError(out.stdout + out.stderr)
+
+
+@pytest.mark.parametrize("names", FINGER_NAMES, ids=[":".join(n) for n in FINGER_NAMES])
+def test_secure_name_checks_agree_with_posttls_finger(
+    postfix_smtpd: PostfixSmtpd, lab_certs: LabCerts, names: list[str]
+) -> None:
+    """Postfix's tls_client.c + OpenSSL decide; ours must decide the same."""
+    dest = f"[127.0.0.1]:{postfix_smtpd.starttls_port}"
+    label = posttls_finger(postfix_smtpd, "-l", "secure", "-F", str(lab_certs.ca_pem), dest, *names)
+    # posttls-finger takes the names as arguments; a policy table could not
+    # even spell "::1" (":" separates match names), so resolve them directly.
+    from pyfix_smtp.tls.policy import resolve_match_names
+
+    opts = tls.TlsOptions(smtp_tls_security_level="secure", smtp_tls_CAfile=str(lab_certs.ca_pem))
+    target = tls.TlsTarget(nexthop=dest, domain="127.0.0.1", host="127.0.0.1")
+    refs, _ = resolve_match_names(names, target)
+    if not refs:  # Postfix: "could not configure peer name checks", verification fails
+        assert label != "Verified"
+        return
+    pol = replace(tls.evaluate(target, opts), match_names=tuple(refs))
+    check, tsock = handshake(postfix_smtpd, pol, opts)
+    tsock.close()
+    assert (label == "Verified") is check.matched, (label, check.detail)
+
+
+@pytest.mark.parametrize("digest", ["sha256", "sha1", "md5"])
+@pytest.mark.parametrize("pin", ["cert", "key", "other"])
+def test_fingerprints_agree_with_posttls_finger(
+    postfix_smtpd: PostfixSmtpd, digest: str, pin: str
+) -> None:
+    certs = postfix_smtpd.certs
+    blob = {"cert": certs.leaf_der, "key": spki_der(certs.leaf_der), "other": b"other"}[pin]
+    fpt = colon_hex(hashlib.new(digest, blob).digest())
+    dest = f"[127.0.0.1]:{postfix_smtpd.starttls_port}"
+    label = posttls_finger(postfix_smtpd, "-l", "fingerprint", "-d", digest, dest, fpt)
+    pol, opts = policy(
+        "fingerprint", smtp_tls_fingerprint_cert_match=(fpt,), smtp_tls_fingerprint_digest=digest
+    )
+    check, tsock = handshake(postfix_smtpd, pol, opts)
+    tsock.close()
+    assert (label == "Verified") is check.matched
+    assert check.matched is (pin != "other")
