@@ -626,3 +626,48 @@ def test_fingerprints_agree_with_posttls_finger(
     tsock.close()
     assert (label == "Verified") is check.matched
     assert check.matched is (pin != "other")
+
+
+@pytest.mark.parametrize(
+    ("anchor", "names"),
+    [
+        ("ca", ["mx.example.test"]),
+        ("ca", ["nomatch.example"]),
+        ("leaf", ["mx.example.test"]),  # a trust anchor may be the leaf itself
+        ("leaf", ["nomatch.example"]),  # ... but names are still checked
+        ("ca-key", ["mx.example.test"]),
+        ("leaf-key", ["localhost"]),
+        ("other", ["mx.example.test"]),
+    ],
+)
+def test_trust_anchor_files_agree_with_posttls_finger(
+    postfix_smtpd: PostfixSmtpd, tmp_path: Path, anchor: str, names: list[str]
+) -> None:
+    """smtp_tls_trust_anchor_file (posttls-finger -A) through OpenSSL's DANE code."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    certs = postfix_smtpd.certs
+    ders = {"ca": certs.ca_der, "leaf": certs.leaf_der}
+    path = tmp_path / f"{anchor}.pem"
+    if anchor in ders:
+        path.write_bytes(x509.load_der_x509_certificate(ders[anchor]).public_bytes(Encoding.PEM))
+    elif anchor.endswith("-key"):
+        cert = x509.load_der_x509_certificate(ders[anchor[:-4]])
+        path.write_bytes(
+            cert.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        )
+    else:
+        trustme.CA().cert_pem.write_to_path(str(path))
+    dest = f"[127.0.0.1]:{postfix_smtpd.starttls_port}"
+    label = posttls_finger(postfix_smtpd, "-l", "secure", "-A", str(path), dest, *names)
+    pol, opts = policy(
+        "secure",
+        nexthop="127.0.0.1",
+        host="127.0.0.1",
+        smtp_tls_trust_anchor_file=(str(path),),
+        smtp_tls_secure_cert_match=tuple(names),
+    )
+    check, tsock = handshake(postfix_smtpd, pol, opts)
+    tsock.close()
+    assert (label == "Verified") is check.matched, (label, check.detail)
