@@ -7,7 +7,9 @@ planning one domain takes an MX query and an A query.
 
 NSD runs for the whole scenario; unbound is restarted before every measured
 run (:meth:`DnsLab.fresh_resolver`) so that every client starts from a cold
-cache and pays for the same recursion to NSD.
+cache and pays for the same recursion to NSD. With ``upstream_delay``, unbound
+reaches NSD through :mod:`benchmarks.dnsdelay`, which holds each query that
+long (an authoritative server across a network).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,6 +31,7 @@ import dns.rcode
 
 from benchmarks.sink import find_binary, free_port, stop_process
 
+ROOT = Path(__file__).resolve().parent.parent  # for python -m benchmarks.dnsdelay
 ZONE = "bench.test"
 HOST = "127.0.0.1"
 
@@ -66,7 +70,7 @@ def answers(port: int, name: str = ZONE) -> bool:
 def _start(argv: list[str], ready_port: int, log: Path, what: str) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         popen = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT
         )
     deadline = time.monotonic() + 15.0
     while not answers(ready_port):
@@ -80,7 +84,9 @@ def _start(argv: list[str], ready_port: int, log: Path, what: str) -> subprocess
 class DnsLab:
     """NSD with the lab zone, and one unbound at a time in front of it."""
 
-    def __init__(self, count: int, workdir: Path | None = None) -> None:
+    def __init__(
+        self, count: int, workdir: Path | None = None, upstream_delay: float = 0.0
+    ) -> None:
         nsd = find_binary("nsd")
         unbound = find_binary("unbound")
         if nsd is None or unbound is None:
@@ -107,6 +113,17 @@ class DnsLab:
             f"zone:\n  name: {ZONE}\n  zonefile: {ZONE}.zone\n"
         )
         self._nsd = _start([nsd, "-d", "-c", str(conf)], self.nsd_port, self.dir / "nsd.out", "nsd")
+        self._relay: subprocess.Popen[bytes] | None = None
+        self.upstream_port = self.nsd_port
+        if upstream_delay > 0:
+            self.upstream_port = free_port(HOST, kind=socket.SOCK_DGRAM)
+            argv = [sys.executable, "-m", "benchmarks.dnsdelay"]
+            argv += [str(self.upstream_port), str(self.nsd_port), str(upstream_delay)]
+            try:
+                self._relay = _start(argv, self.upstream_port, self.dir / "relay.out", "relay")
+            except Exception:
+                stop_process(self._nsd)
+                raise
         self._resolver: subprocess.Popen[bytes] | None = None
         self.port = 0
 
@@ -129,9 +146,10 @@ class DnsLab:
             '  module-config: "iterator"\n'
             "  do-ip6: no\n"
             "  num-queries-per-thread: 4096\n"
+            "  qname-minimisation: no\n"  # one upstream query per question
             "remote-control:\n"
             "  control-enable: no\n"
-            f'stub-zone:\n  name: "{ZONE}"\n  stub-addr: {HOST}@{self.nsd_port}\n'
+            f'stub-zone:\n  name: "{ZONE}"\n  stub-addr: {HOST}@{self.upstream_port}\n'
         )
         self._resolver = _start(
             [self._unbound, "-d", "-c", str(conf)], self.port, self.dir / "unbound.out", "unbound"
@@ -147,14 +165,18 @@ class DnsLab:
     def stop(self) -> None:
         """Stop unbound and NSD and remove the lab directory."""
         self.stop_resolver()
+        if self._relay is not None:
+            stop_process(self._relay)
         stop_process(self._nsd)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def running_lab(count: int, workdir: Path | None = None) -> Iterator[DnsLab]:
+def running_lab(
+    count: int, workdir: Path | None = None, upstream_delay: float = 0.0
+) -> Iterator[DnsLab]:
     """A :class:`DnsLab` for the duration of the ``with`` block."""
-    lab = DnsLab(count, workdir)
+    lab = DnsLab(count, workdir, upstream_delay)
     try:
         yield lab
     finally:

@@ -239,12 +239,21 @@ def run_dns(ctx: Context, scenario: Scenario) -> ScenarioResult:
     if find_binary("nsd") is None or find_binary("unbound") is None:
         result.note = "skipped: nsd and unbound are not installed (scripts/install-peers.sh)"
         return result
+    delay = (
+        f"; every query from unbound to NSD held {scenario.upstream_delay * 1000:g} ms "
+        "(benchmarks/dnsdelay.py)"
+        if scenario.upstream_delay
+        else ""
+    )
     result.setup = (
         f"{count} domains, each MX 10 mx.<domain> + A 127.0.0.1 (unsigned zone on NSD), "
         f"queried through unbound restarted with an empty cache before every run; "
-        f"concurrent clients keep {scenario.connections} domains in flight"
+        f"concurrent clients keep {scenario.connections} domains in flight{delay}"
     )
-    with cpus.on(ctx.placement.server), running_lab(count, ctx.workdir) as lab:
+    with (
+        cpus.on(ctx.placement.server),
+        running_lab(count, ctx.workdir, scenario.upstream_delay) as lab,
+    ):
 
         def one_run(client: str) -> Sample | str:
             port = lab.fresh_resolver()

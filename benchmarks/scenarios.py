@@ -51,6 +51,7 @@ class Scenario:
     reuse: bool = True
     protocol: str = "smtp"
     recipients: int = 1
+    upstream_delay: float = 0.0  # DNS: seconds added between unbound and NSD
     size: int = 0  # bytes of a big streamed message (scenario 4); 0 = the 2 KiB message
     smoke_size: int = 0
     unit: str = "msg"
@@ -151,6 +152,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         smoke_count=20,
         connections=100,
         unit="domain",
+        targets=(Target("pyfix-dns-async", "rate", 5.0, "dnspython-loop"),),
+    ),
+    Scenario(
+        "8b",
+        "Scenario 8 with 2 ms between unbound and the authoritative server",
+        "dns",
+        ("pyfix-dns-sync", "pyfix-dns-async", "dnspython-loop", "dnspython-gather"),
+        count=1000,
+        smoke_count=20,
+        connections=100,
+        unit="domain",
+        upstream_delay=0.002,
         targets=(Target("pyfix-dns-async", "rate", 5.0, "dnspython-loop"),),
     ),
     Scenario(

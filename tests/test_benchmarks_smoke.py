@@ -219,7 +219,8 @@ def test_measure_reports_the_childs_own_peak_rss() -> None:
 
 
 def test_every_scenario_of_the_issue_is_there() -> None:
-    assert [s.number for s in SCENARIOS] == [str(n) for n in range(1, 10)]
+    numbers = [s.number for s in SCENARIOS]
+    assert numbers == ["1", "2", "3", "4", "5", "6", "7", "8", "8b", "9"]
     for scenario in SCENARIOS:
         assert 0 < scenario.smoke_count <= scenario.count or scenario.kind in ("import", "external")
         for target in scenario.targets:
