@@ -671,3 +671,35 @@ def test_trust_anchor_files_agree_with_posttls_finger(
     check, tsock = handshake(postfix_smtpd, pol, opts)
     tsock.close()
     assert (label == "Verified") is check.matched, (label, check.detail)
+
+
+# ---------------------------------------------------------------- the peer itself
+
+
+def test_postfix_peer_delivers_and_fails_per_recipient(postfix_smtpd: PostfixSmtpd) -> None:
+    """The fixture the delivery tests reuse: maildir delivery and rcpt_access faults."""
+    pol, opts = policy("encrypt")
+    _, tsock = handshake(postfix_smtpd, pol, opts)
+    with tsock:
+        f = tsock.makefile("rb")
+
+        def chat(line: bytes) -> bytes:
+            tsock.sendall(line + b"\r\n")
+            return read_reply(f)[-1]
+
+        assert chat(b"EHLO client.example").startswith(b"250 ")
+        assert chat(b"MAIL FROM:<sender@example.org>").startswith(b"250 ")
+        assert chat(b"RCPT TO:<temp-fail@example.test>").startswith(b"450 4.2.0")
+        assert chat(b"RCPT TO:<perm-fail@example.test>").startswith(b"550 5.1.1")
+        assert chat(b"RCPT TO:<someone@example.test>").startswith(b"250 ")
+        assert chat(b"DATA").startswith(b"354 ")
+        assert chat(b"Subject: tls peer\r\n\r\nhello over TLS\r\n.").startswith(b"250 ")
+        chat(b"QUIT")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = [m for m in postfix_smtpd.messages() if b"hello over TLS" in m]
+        if found:
+            assert b"Delivered-To: someone@example.test" in found[0]
+            return
+        time.sleep(0.1)
+    pytest.fail(f"no message in {postfix_smtpd.maildir}; see {postfix_smtpd.maillog}")
