@@ -77,8 +77,9 @@ class TlsOptions:
     ``smtp_tls_CAfile``/``smtp_tls_CApath`` are documented in smtp(8) but
     not in the parameter table; when both are empty the system store is
     used (Postfix would trust no CA at all; see docs/differences.md).
-    ``smtp_mta_sts_enable`` is ours: Postfix needs an external MTA-STS
-    policy server.
+    ``smtp_mta_sts_enable`` is ours (Postfix needs an external MTA-STS
+    policy server): the delivery layer reads it to decide whether to run
+    :func:`pyfix_smtp.tls.mtasts.discover` and pass the policy to ``evaluate``.
     """
 
     protocol: str = "smtp"
