@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -388,3 +389,77 @@ def test_time_is_an_input() -> None:
     anchor = [rec(2, 0, 1, pki.inter.digest(0, 1))]
     assert match(anchor, pki.chain, now=NOW)
     assert not match(anchor, pki.chain, now=NOW + dt.timedelta(days=2))
+
+
+NAME_CONSTRAINT_CASES = [
+    (["example.com"], [], ["mx.example.com"], "x", True),
+    (["example.com"], [], ["example.com"], "x", True),
+    (["example.com"], [], ["mx.example.net"], "x", False),
+    (["example.com"], [], ["mx.notexample.com"], "x", False),
+    ([".example.com"], [], ["example.com"], "x", False),
+    ([], ["bad.example.com"], ["a.bad.example.com", "mx.example.com"], "x", False),
+    ([], ["bad.example.com"], ["mx.example.com"], "x", True),
+    (["example.com"], [], [], "mx.example.com", True),  # CN as a DNS id
+    (["example.com"], [], [], "mx.example.net", False),
+]
+
+
+@pytest.mark.parametrize(("permitted", "excluded", "sans", "cn", "ok"), NAME_CONSTRAINT_CASES)
+def test_name_constraints_on_the_ta_path(
+    permitted: list[str], excluded: list[str], sans: list[str], cn: str, ok: bool
+) -> None:
+    from cryptography import x509
+
+    constraints = x509.NameConstraints(
+        permitted_subtrees=[x509.DNSName(p) for p in permitted] or None,
+        excluded_subtrees=[x509.DNSName(e) for e in excluded] or None,
+    )
+    root = make_cert("Constrained Root", ca=True, name_constraints=constraints)
+    leaf = make_cert(cn, issuer=root, sans=sans)
+    refs = tuple(MatchName(n) for n in ([*sans, cn] if sans else [cn]))
+    result = match_chain(
+        [rec(2, 0, 1, root.digest(0, 1))], (leaf.der, root.der), names=refs, now=NOW
+    )
+    assert result.matched is ok, result.reason
+    if not ok:
+        assert "subtree violation" in result.reason
+
+
+@pytest.mark.parametrize(("permitted", "excluded", "sans", "cn", "ok"), NAME_CONSTRAINT_CASES)
+def test_name_constraint_cases_agree_with_openssl_verify(
+    tmp_path: Path, permitted: list[str], excluded: list[str], sans: list[str], cn: str, ok: bool
+) -> None:
+    """The expectations above are what ``openssl verify`` says for the same certificates."""
+    import subprocess
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tests.peers import find_binary
+
+    openssl = find_binary("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    constraints = x509.NameConstraints(
+        permitted_subtrees=[x509.DNSName(p) for p in permitted] or None,
+        excluded_subtrees=[x509.DNSName(e) for e in excluded] or None,
+    )
+    root = make_cert("Constrained Root", ca=True, name_constraints=constraints)
+    leaf = make_cert(cn, issuer=root, sans=sans)
+    (tmp_path / "root.pem").write_bytes(root.cert.public_bytes(Encoding.PEM))
+    (tmp_path / "leaf.pem").write_bytes(leaf.cert.public_bytes(Encoding.PEM))
+    out = subprocess.run(
+        [
+            openssl,
+            "verify",
+            "-attime",
+            str(int(NOW.timestamp())),
+            "-CAfile",
+            str(tmp_path / "root.pem"),
+            str(tmp_path / "leaf.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (out.returncode == 0) is ok, out.stdout + out.stderr

@@ -64,6 +64,7 @@ def make_cert(
     eku: Sequence[x509.ObjectIdentifier] | None = None,
     basic_constraints: bool = True,
     skid: bool = True,
+    name_constraints: x509.NameConstraints | None = None,
 ) -> Issued:
     """Issue a certificate (self-signed when *issuer* is None)."""
     key = key or new_key()
@@ -101,6 +102,8 @@ def make_cert(
         )
     if eku is not None:
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+    if name_constraints is not None:
+        builder = builder.add_extension(name_constraints, critical=True)
     if sans:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False

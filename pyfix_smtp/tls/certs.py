@@ -438,6 +438,89 @@ def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         return False
 
 
+def _nc_dns(name: str, base: str) -> bool:
+    """OpenSSL nc_dns(): *base* covers *name* (whole labels; ``.base`` only below)."""
+    if not base:
+        return True
+    if len(name) < len(base):
+        return False
+    if len(name) > len(base):
+        tail = name[len(name) - len(base) :]
+        if base[0] != "." and name[len(name) - len(base) - 1] != ".":
+            return False
+        return _lower(tail) == _lower(base)
+    return _lower(name) == _lower(base)
+
+
+def _nc_ip(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> bool:
+    return address.version == network.version and address in network
+
+
+def _cn_dns_ids(cert: x509.Certificate) -> list[str]:
+    """OpenSSL cn2dnsid(): CNs that look like DNS names (a dot, LDH labels)."""
+    out = []
+    for value in certificate_names(cert)[1]:
+        labels = value.split(".")
+        if len(labels) > 1 and all(label and all(_ldh(ch) for ch in label) for label in labels):
+            out.append(value)
+    return out
+
+
+def _check_name_constraints(path: Sequence[x509.Certificate]) -> None:
+    """OpenSSL check_name_constraints(): DNS and IP subtrees of every CA above.
+
+    Self-issued certificates other than the leaf are not checked; for the
+    leaf, CNs that look like host names count as DNS names too.
+    """
+    for i in range(len(path) - 1, -1, -1):
+        cert = path[i]
+        if i != 0 and self_issued(cert):
+            continue
+        try:
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            dns = list(san.get_values_for_type(x509.DNSName))
+            ips = list(san.get_values_for_type(x509.IPAddress))
+        except x509.ExtensionNotFound:
+            dns, ips = [], []
+        if i == 0:
+            dns += _cn_dns_ids(cert)
+        for j in range(len(path) - 1, i, -1):
+            ext = _ext(path[j], x509.NameConstraints)
+            if ext is None or not isinstance(ext.value, x509.NameConstraints):
+                continue
+            nc = ext.value
+            permitted = list(nc.permitted_subtrees or [])
+            excluded = list(nc.excluded_subtrees or [])
+            allowed_dns = [g.value for g in permitted if isinstance(g, x509.DNSName)]
+            denied_dns = [g.value for g in excluded if isinstance(g, x509.DNSName)]
+            allowed_ip = [g.value for g in permitted if isinstance(g, x509.IPAddress)]
+            denied_ip = [g.value for g in excluded if isinstance(g, x509.IPAddress)]
+            for name in dns:
+                if any(_nc_dns(name, base) for base in denied_dns):
+                    raise ChainError(f"excluded subtree violation: {name}", i)
+                if allowed_dns and not any(_nc_dns(name, base) for base in allowed_dns):
+                    raise ChainError(f"permitted subtree violation: {name}", i)
+            for addr in ips:
+                nets = [
+                    n
+                    for n in denied_ip
+                    if isinstance(n, ipaddress.IPv4Network | ipaddress.IPv6Network)
+                ]
+                if isinstance(addr, ipaddress.IPv4Address | ipaddress.IPv6Address):
+                    if any(_nc_ip(addr, n) for n in nets):
+                        raise ChainError(f"excluded subtree violation: {addr}", i)
+                    ok = [
+                        n
+                        for n in allowed_ip
+                        if isinstance(n, ipaddress.IPv4Network | ipaddress.IPv6Network)
+                    ]
+                    if ok and not any(_nc_ip(addr, n) for n in ok):
+                        raise ChainError(f"permitted subtree violation: {addr}", i)
+
+
 @dataclass(frozen=True, slots=True)
 class PathAnchor:
     """How the top of a path is trusted.
@@ -459,9 +542,10 @@ def validate_path(
     """Check a path ``path[0]`` (leaf) .. ``path[-1]`` (trust anchor).
 
     The anchor was chosen by the caller (TLSA match, trust store). Mirrors
-    OpenSSL check_chain() and internal_verify(): unknown critical
-    extensions, CA flags (``CA:TRUE`` below the top), path lengths, the
-    ssl_server purpose, key usage of issuers, signatures from leaf to anchor,
+    OpenSSL check_chain(), check_name_constraints() and internal_verify():
+    unknown critical extensions, CA flags (``CA:TRUE`` below the top), path
+    lengths, the ssl_server purpose, DNS/IP name constraints, key usage of
+    issuers, signatures from leaf to anchor,
     and validity dates of every certificate checked - including a
     self-issued anchor, excluding a non-self-issued anchor. With *names*,
     the leaf must match one of them.
@@ -492,6 +576,8 @@ def validate_path(
                 plen += 1
         if not _server_purpose_ok(cert, ca=depth > 0):
             raise ChainError("unsupported certificate purpose", depth)
+
+    _check_name_constraints(path)
 
     # OpenSSL check_id() runs here, but Postfix's verify callback lets any
     # other error take priority over a name mismatch (tls_verify.c
