@@ -703,3 +703,78 @@ def test_postfix_peer_delivers_and_fails_per_recipient(postfix_smtpd: PostfixSmt
             return
         time.sleep(0.1)
     pytest.fail(f"no message in {postfix_smtpd.maildir}; see {postfix_smtpd.maillog}")
+
+
+def _dane_cases(certs: LabCerts) -> list[tuple[str, list[str], str, str | None]]:
+    leaf311 = certs.leaf_spki_sha256.hex()
+    leaf312 = hashlib.sha512(spki_der(certs.leaf_der)).hexdigest()
+    ca201 = certs.ca_sha256.hex()
+    ca202 = hashlib.sha512(certs.ca_der).hexdigest()
+    bad32, bad64 = "00" * 32, "00" * 64
+    leaf201 = hashlib.sha256(certs.leaf_der).hexdigest()
+    ca_spki = spki_der(certs.ca_der).hex()
+    ca211 = hashlib.sha256(spki_der(certs.ca_der)).hexdigest()
+    mx, sni = MX, "sni.example.test"
+    return [
+        ("ee", [f"3 1 1 {leaf311}"], mx, None),
+        ("ee-wrong", [f"3 1 1 {bad32}"], mx, None),
+        ("agility-512-wrong", [f"3 1 1 {leaf311}", f"3 1 2 {bad64}"], mx, None),
+        ("agility-512-right", [f"3 1 1 {bad32}", f"3 1 2 {leaf312}"], mx, None),
+        (
+            "agility-full-counts",
+            [f"3 1 0 {spki_der(certs.leaf_der).hex()}", f"3 1 2 {bad64}"],
+            mx,
+            None,
+        ),
+        ("agility-other-selector", [f"3 0 2 {bad64}", f"3 1 1 {leaf311}"], mx, None),
+        ("ta", [f"2 0 1 {ca201}"], mx, None),
+        ("ta-512", [f"2 0 2 {ca202}"], mx, None),
+        ("ta-agility", [f"2 0 1 {ca201}", f"2 0 2 {bad64}"], mx, None),
+        ("ta-on-leaf", [f"2 0 1 {leaf201}"], mx, None),
+        ("ta-name", [f"2 0 1 {ca201}"], "other.example", None),
+        ("ta-not-sent-digest", [f"2 0 1 {ca201}"], sni, sni),
+        ("ta-not-sent-full-cert", [f"2 0 0 {certs.ca_der.hex()}"], sni, sni),
+        ("ta-not-sent-full-key", [f"2 1 0 {ca_spki}"], sni, sni),
+        ("ta-not-sent-key-digest", [f"2 1 1 {ca211}"], sni, sni),
+    ]
+
+
+def openssl_dane(server: PostfixSmtpd, records: list[str], domain: str, sni: str | None) -> bool:
+    import subprocess
+
+    from tests.peers import binary_or_skip
+
+    openssl = binary_or_skip("openssl")
+    argv = [openssl, "s_client", "-starttls", "smtp", "-connect",
+            f"{server.host}:{server.starttls_port}", "-dane_tlsa_domain", domain,
+            "-dane_ee_no_namechecks"]  # fmt: skip
+    for rr in records:
+        argv += ["-dane_tlsa_rrdata", rr]
+    if sni:
+        argv += ["-servername", sni]
+    out = subprocess.run(argv, input="", capture_output=True, text=True, timeout=30, check=False)
+    return "Verification: OK" in out.stdout
+
+
+def test_dane_matching_agrees_with_openssl(postfix_smtpd: PostfixSmtpd) -> None:
+    """Our TLSA matching and OpenSSL's (s_client -dane_tlsa_rrdata) on the same chains."""
+    from pyfix_smtp.tls.dane import Association, match_chain
+
+    for name, records, domain, sni in _dane_cases(postfix_smtpd.certs):
+        pol, opts = policy("encrypt", smtp_tls_servername=sni or "")
+        _, tsock = handshake(postfix_smtpd, pol, opts)
+        chain = tls.peer_chain(tsock)
+        tsock.close()
+        assocs = []
+        for rr in records:
+            u, s, m, data = rr.split()
+            assocs.append(Association(int(u), int(s), int(m), bytes.fromhex(data)))
+        ours = match_chain(assocs, chain, names=(tls.MatchName(domain),), now=_now())
+        theirs = openssl_dane(postfix_smtpd, records, domain, sni)
+        assert ours.matched is theirs, (name, ours.reason)
+
+
+def _now() -> object:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC)
