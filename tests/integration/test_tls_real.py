@@ -778,3 +778,35 @@ def _now() -> object:
     import datetime as dt
 
     return dt.datetime.now(dt.UTC)
+
+
+async def test_asyncio_starttls_chain_and_dane(postfix_smtpd: PostfixSmtpd) -> None:
+    """The asyncio driver's path: StreamWriter.start_tls() and the SSLObject's chain."""
+    import asyncio
+
+    ta = (TlsaRecord(2, 0, 1, postfix_smtpd.certs.ca_sha256),)
+    pol, opts = policy("dane-only", tlsa=ta)
+    ctx = tls.build_context(pol, opts)
+    reader, writer = await asyncio.open_connection(postfix_smtpd.host, postfix_smtpd.starttls_port)
+
+    async def reply() -> bytes:
+        while True:
+            line = await reader.readline()
+            if line[3:4] != b"-":
+                return line
+
+    assert (await reply()).startswith(b"220 ")
+    writer.write(b"EHLO client.example\r\n")
+    await reply()
+    writer.write(b"STARTTLS\r\n")
+    assert (await reply()).startswith(b"220 ")
+    await writer.start_tls(ctx, server_hostname=pol.sni)
+    sslobj = writer.get_extra_info("ssl_object")
+    assert isinstance(sslobj, ssl.SSLObject)
+    assert tls.peer_chain(sslobj) == (postfix_smtpd.certs.leaf_der, postfix_smtpd.certs.ca_der)
+    check = tls.check_handshake(pol, sslobj)
+    assert check.status is tls.PeerStatus.VERIFIED, check.detail
+    writer.write(b"QUIT\r\n")
+    await reply()
+    writer.close()
+    await writer.wait_closed()
