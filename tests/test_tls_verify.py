@@ -232,7 +232,8 @@ def test_trust_anchor_file_records_need_names(pki: Pki) -> None:
 
 
 def test_idna_match_names_become_a_labels() -> None:
-    opts = TlsOptions(smtp_tls_policy_maps={"example.com": "secure match=bücher.example:.ÄÖ.example"})
+    entry = "secure match=bücher.example:.ÄÖ.example"
+    opts = TlsOptions(smtp_tls_policy_maps={"example.com": entry})
     policy = evaluate(TlsTarget(nexthop="example.com", domain="example.com", host="mx"), opts)
     expected = idna.encode("äö.example", uts46=True).decode()
     assert policy.match_names == (
