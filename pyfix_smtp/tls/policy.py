@@ -80,7 +80,8 @@ class TlsTarget:
     Attributes:
         nexthop: the policy-table key, as written: ``example.com``,
             ``[mx.example.com]:587``, ``example.com:submission``; for LMTP
-            over a UNIX socket, the socket path.
+            over a UNIX socket, the socket path. Without LMTP's ``inet:`` or
+            ``unix:`` prefix (Postfix leaves it out of the lookup key).
         domain: the nexthop domain for certificate matching (``nexthop`` and
             ``dot-nexthop``): without ``[]`` and port; ``$myhostname`` for
             UNIX-domain LMTP.
