@@ -14,6 +14,7 @@ import os
 import platform
 import subprocess
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -382,7 +383,8 @@ def draw_plot(results: Sequence[ScenarioResult], path: Path) -> bool:
         ax.set_xlabel(
             UNITS[unit][0] + (" (lower is better)" if unit == "import" else ""), fontsize=8
         )
-        ax.set_title(f"{result.scenario.number}. {result.scenario.title}", fontsize=9)
+        title = f"{result.scenario.number}. {result.scenario.title}"
+        ax.set_title(textwrap.fill(title, 48), fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
