@@ -3,37 +3,38 @@
 The orchestrator calls four runners through :mod:`benchmarks.worker`, each
 ``(job: Job) -> int`` returning how many messages (DNS: domains) were accepted,
 and each raising :class:`Unavailable` (shown as "n/a") while the API it needs
-does not exist yet:
+does not exist yet, or while a pyfix_smtp module it imports is still missing:
 
 =====================  ==============  =========================================
-runner                 scenarios       needs
+runner                 scenarios       calls
 =====================  ==============  =========================================
-``run_sync``           1, 3, 4, 6, 7   ``pyfix_smtp.deliver``, ``Envelope``,
-                                       ``Config``
-``run_async``          2               ``pyfix_smtp.deliver_async`` (same)
-``plan_sync``          8               ``pyfix_smtp.dns.plan_sync``,
+``run_sync``           1, 3, 4, 6, 7   ``pyfix_smtp.Client(cfg).deliver(...)``
+``run_async``          2               ``pyfix_smtp.AsyncClient(cfg).deliver``
+``plan_sync``          8, 8b           ``pyfix_smtp.dns.plan_sync``,
                                        ``DnsResolver``
-``plan_async``         8               ``pyfix_smtp.dns.plan_async``,
+``plan_async``         8, 8b           ``pyfix_smtp.dns.plan_async``,
                                        ``AsyncDnsResolver``
 =====================  ==============  =========================================
 
-Everything that touches the delivery API is in :class:`Deliverer`. It is
-written against the documented shape (ARCHITECTURE.md "Public API")::
+Everything that touches the delivery API is in :class:`Deliverer`::
 
-    report = pyfix_smtp.deliver(envelope, content, nexthop=..., config=cfg)
-    report = await pyfix_smtp.deliver_async(envelope, content, nexthop=..., config=cfg)
+    client = pyfix_smtp.Client(cfg)            # AsyncClient for scenario 2
+    report = client.deliver(envelope, content, nexthop)   # once per message
+    client.close()                             # QUIT the cached connections
 
-with connection reuse requested through Postfix's own switch,
-``smtp_connection_cache_destinations`` (``lmtp_...`` for LMTP) naming the
-nexthop, and a report whose outcomes carry an enhanced ``status``. When the
-delivery layer lands, confirm or adjust :class:`Deliverer` only.
+One client per run holds the connection cache, so connections are reused
+between deliveries (``cache_size=0`` for scenario 3, a new connection per
+message); ``smtp_connection_cache_destinations`` (``lmtp_...``) names the
+nexthop, Postfix's switch for "always cache connections to these". A message
+counts as accepted when every outcome of the report has a 2.x.x ``status``.
+When the delivery layer changes, adjust :class:`Deliverer` only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from types import ModuleType
 from typing import IO, Protocol
 
@@ -55,8 +56,11 @@ try:
     from pyfix_smtp.dns import runner as _runner  # noqa: F401
 except Exception as exc:  # the DNS layer is being written in parallel
     _dns_error = f"{type(exc).__name__}: {exc}"
-for _name in ("deliver", "deliver_async", "Envelope", "Config"):
-    getattr(_smtp, _name, None)
+for _name in ("Client", "AsyncClient", "Envelope", "Config"):
+    try:
+        getattr(_smtp, _name, None)
+    except ImportError:  # reported by the runner that needs it
+        pass
 
 
 class _Outcome(Protocol):
@@ -94,11 +98,11 @@ def accepted(report: object) -> int:
 
 
 class Deliverer:
-    """The one place that calls the delivery API (confirm when it lands)."""
+    """The one place that calls the delivery API."""
 
     def __init__(self, job: Job, *, asynchronous: bool) -> None:
         smtp = _library()
-        _require(smtp, "Envelope", "Config", "deliver_async" if asynchronous else "deliver")
+        _require(smtp, "Envelope", "Config", "AsyncClient" if asynchronous else "Client")
         self.job = job
         self.nexthop = nexthop(job)
         prefix = "lmtp" if job.protocol == "lmtp" else "smtp"
@@ -109,9 +113,8 @@ class Deliverer:
             overrides[f"{prefix}_connection_cache_destinations"] = self.nexthop
         self.config = smtp.Config(protocol=job.protocol, **overrides)
         self.envelope = smtp.Envelope(sender=job.sender, recipients=list(job.recipients))
-        self.deliver: Callable[..., object] = getattr(
-            smtp, "deliver_async" if asynchronous else "deliver"
-        )
+        kind = smtp.AsyncClient if asynchronous else smtp.Client
+        self.client = kind(self.config) if job.reuse else kind(self.config, cache_size=0)
         self.data = None if job.stream else job.load_message()
 
     def content(self) -> bytes | IO[bytes]:
@@ -124,55 +127,65 @@ class Deliverer:
         """Deliver one message synchronously; 1 when accepted."""
         content = self.content()
         try:
-            return accepted(
-                self.deliver(self.envelope, content, nexthop=self.nexthop, config=self.config)
-            )
+            return accepted(self.client.deliver(self.envelope, content, self.nexthop))
         finally:
             if not isinstance(content, bytes):
                 content.close()
 
     async def send_async(self) -> int:
-        """Deliver one message with ``deliver_async``; 1 when accepted."""
+        """Deliver one message with the asyncio client; 1 when accepted."""
         content = self.content()
         try:
-            report = await self.deliver(
-                self.envelope, content, nexthop=self.nexthop, config=self.config
-            )  # type: ignore[misc]
-            return accepted(report)
+            return accepted(await self.client.deliver(self.envelope, content, self.nexthop))
         finally:
             if not isinstance(content, bytes):
                 content.close()
 
     def close(self) -> None:
-        """Close cached connections (QUIT), when the library offers a way to."""
-        closer = getattr(_library(), "close_connections", None)
-        if callable(closer):
-            closer()
+        """QUIT the cached connections (inside the measured run)."""
+        self.client.close()
+
+    async def aclose(self) -> None:
+        """QUIT the asyncio client's cached connections."""
+        await self.client.aclose()
+
+
+def _landing(exc: ModuleNotFoundError) -> Unavailable | None:
+    """A pyfix_smtp module that is not there yet: the layer is still being landed."""
+    if exc.name and exc.name.startswith("pyfix_smtp"):
+        return Unavailable(f"not available yet: {exc.name} is missing")
+    return None
 
 
 def run_sync(job: Job) -> int:
-    """Scenarios 1, 3, 4, 6, 7: ``pyfix_smtp.deliver`` once per message."""
+    """Scenarios 1, 3, 4, 6, 7: one ``Client.deliver`` per message."""
     if job.connections != 1:
         raise Unavailable("the sync runner uses one connection; scenario 2 uses run_async")
-    sender = Deliverer(job, asynchronous=False)
     try:
-        return sum(sender.send() for _ in range(job.messages))
-    finally:
-        sender.close()
+        sender = Deliverer(job, asynchronous=False)
+        try:
+            return sum(sender.send() for _ in range(job.messages))
+        finally:
+            sender.close()
+    except ModuleNotFoundError as exc:
+        raise _landing(exc) or exc from None
 
 
 async def run_async(job: Job) -> int:
     """Scenario 2: ``job.connections`` tasks, each delivering its share in turn."""
-    sender = Deliverer(job, asynchronous=True)
-
-    async def task(count: int) -> int:
-        return sum([await sender.send_async() for _ in range(count)])
-
     try:
-        counts = [job.share(i) for i in range(job.connections)]
-        return sum(await asyncio.gather(*(task(n) for n in counts if n)))
-    finally:
-        sender.close()
+        sender = Deliverer(job, asynchronous=True)
+
+        async def task(count: int) -> int:
+            return sum([await sender.send_async() for _ in range(count)])
+
+        try:
+            counts = [job.share(i) for i in range(job.connections)]
+            return sum(await asyncio.gather(*(task(n) for n in counts if n)))
+        finally:
+            await sender.aclose()
+    except ModuleNotFoundError as exc:
+        raise _landing(exc) or exc from None
 
 
 def _dns() -> ModuleType:
