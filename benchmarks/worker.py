@@ -37,11 +37,21 @@ RUNNERS: dict[str, tuple[str, str]] = {
 }
 
 
+_HINT = "pip install -e '.[bench]'"
+
+
 def run(client: str, job: Job) -> dict[str, object]:
     """Run *job* with *client* once and return the result record."""
     module_name, function = RUNNERS[client]
     try:
         module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.startswith("benchmarks"):
+            raise
+        if exc.name.startswith("pyfix_smtp"):
+            return {"status": "unavailable", "reason": f"not available yet: {exc.name} is missing"}
+        return {"status": "unavailable", "reason": f"{exc.name} is not installed: {_HINT}"}
+    try:
         runner = cast("Callable[[Job], object]", getattr(module, function))
         if inspect.iscoroutinefunction(runner):
             wall0, cpu0 = time.perf_counter(), time.process_time()
