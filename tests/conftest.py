@@ -5,5 +5,7 @@ from __future__ import annotations
 pytest_plugins = [
     "tests.peers.certs",
     "tests.peers.dns",
+    "tests.peers.mtasts",
+    "tests.peers.postfix",
     "tests.peers.sink",
 ]

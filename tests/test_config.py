@@ -338,8 +338,8 @@ def test_replace_recomputes_dependent_defaults() -> None:
 
 
 def test_replace_keeps_unknown_names() -> None:
-    cfg = Config.from_postconf("relayhost = [smarthost]\n").replace(smtp_connect_timeout=1)
-    assert cfg.unknown == {"relayhost": "[smarthost]"}
+    cfg = Config.from_postconf("mynetworks = 127.0.0.0/8\n").replace(smtp_connect_timeout=1)
+    assert cfg.unknown == {"mynetworks": "127.0.0.0/8"}
 
 
 def test_config_is_frozen_hashable_and_compares_by_value() -> None:

@@ -152,8 +152,8 @@ def test_loop_through_a_default_is_detected() -> None:
 
 
 def test_unknown_names_are_kept_not_expanded_eagerly() -> None:
-    cfg = Config.from_postconf("relayhost = [smart]\nbroken = $broken\n")
-    assert cfg.unknown == {"relayhost": "[smart]", "broken": "$broken"}
+    cfg = Config.from_postconf("mynetworks = 127.0.0.0/8\nbroken = $broken\n")
+    assert cfg.unknown == {"mynetworks": "127.0.0.0/8", "broken": "$broken"}
 
 
 def test_python_values_are_literal_in_expansion() -> None:

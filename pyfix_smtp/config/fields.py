@@ -200,9 +200,11 @@ class ConfigFields:
     smtp_bind_address_enforce: bool
     smtp_tls_CAfile: str
     smtp_tls_CApath: str
+    smtp_mta_sts_enable: bool
     compatibility_level: str
     myhostname: str
     mydomain: str
+    relayhost: str
     soft_bounce: bool
     minimal_backoff_time: float
     queue_run_delay: float

@@ -940,6 +940,17 @@ PARAMETERS: tuple[Param, ...] = (
     # Extras: documented in smtp(8) but missing from the parameter list we were given.
     _p("smtp_tls_CAfile", _STR, "", _TLS, ACC, _TLSL, twin=True, in_manual=False),
     _p("smtp_tls_CApath", _STR, "", _TLS, ACC, _TLSL, twin=True, in_manual=False),
+    # Beyond Postfix (which needs an external policy daemon for MTA-STS).
+    _p(
+        "smtp_mta_sts_enable",
+        _BOOL,
+        "no",
+        _TLS,
+        ACC,
+        "native MTA-STS (RFC 8461), beyond Postfix; " + _TLSL,
+        twin=True,
+        in_manual=False,
+    ),
     # Extras: global parameters the SMTP client reads or its defaults refer to.
     _p(
         "compatibility_level",
@@ -971,6 +982,15 @@ PARAMETERS: tuple[Param, ...] = (
         "as Postfix: $myhostname minus its first label",
         computed=_mydomain,
         computed_text="$myhostname minus first label, else localdomain",
+        in_manual=False,
+    ),
+    _p(
+        "relayhost",
+        _STR,
+        "",
+        _GLOBAL,
+        ACC,
+        "compared with the nexthop for the 4.3.5 rule; " + _DELIV,
         in_manual=False,
     ),
     _p("soft_bounce", _BOOL, "no", _GLOBAL, ACC, _DELIV, in_manual=False),

@@ -21,6 +21,7 @@ from pyfix_smtp.dns.ordering import DNS_RR_LIST_LIMIT
 from pyfix_smtp.dns.records import (
     AddressRecord,
     Answer,
+    CnameRecord,
     MxRecord,
     Query,
     Rcode,
@@ -170,6 +171,8 @@ def record_text(owner: str, ttl: int, rdtype: str, record: Record) -> str:
         return f"{head}{record.priority} {record.weight} {record.port} {record.target}."
     if isinstance(record, TlsaRecord):
         return f"{head}{record.usage} {record.selector} {record.mtype} {record.data.hex()}"
+    if isinstance(record, CnameRecord):
+        return f"{head}{record.target}."
     # Postfix dns_get_rr() T_TXT: strings joined, non-printables become spaces.
     text = record.text.decode("latin-1")
     return head + "".join(c if " " <= c <= "~" else " " for c in text)

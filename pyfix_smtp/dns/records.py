@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "AddressRecord",
     "Answer",
+    "CnameRecord",
     "MxRecord",
     "Query",
     "Rcode",
@@ -89,6 +90,13 @@ class TlsaRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CnameRecord:
+    """A CNAME record, returned only when CNAME itself was asked for."""
+
+    target: str  # A-label host name without trailing dot
+
+
+@dataclass(frozen=True, slots=True)
 class TxtRecord:
     strings: tuple[bytes, ...]
 
@@ -98,7 +106,7 @@ class TxtRecord:
         return b"".join(self.strings)
 
 
-Record = MxRecord | SrvRecord | AddressRecord | TlsaRecord | TxtRecord
+Record = MxRecord | SrvRecord | AddressRecord | TlsaRecord | TxtRecord | CnameRecord
 
 
 @dataclass(frozen=True, slots=True)

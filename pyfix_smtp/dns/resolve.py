@@ -42,6 +42,7 @@ import dns.rdata
 import dns.rdatatype
 import dns.resolver
 import dns.rrset
+from dns.rdtypes.ANY.CNAME import CNAME
 from dns.rdtypes.ANY.MX import MX
 from dns.rdtypes.ANY.TLSA import TLSA
 from dns.rdtypes.ANY.TXT import TXT
@@ -54,6 +55,7 @@ from pyfix_smtp.dns.options import PlanOptions
 from pyfix_smtp.dns.records import (
     AddressRecord,
     Answer,
+    CnameRecord,
     MxRecord,
     Query,
     Rcode,
@@ -79,7 +81,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_CNAME_QUERIES = 10  # Postfix dns_lookup_x(): "for (count = 0; count < 10; count++)"
 
-_DNS_TYPES = frozenset({"A", "AAAA", "MX", "SRV", "TLSA", "TXT"})
+_DNS_TYPES = frozenset({"A", "AAAA", "MX", "SRV", "TLSA", "TXT", "CNAME"})
 _ANSWERED = frozenset({Rcode.NOERROR, Rcode.NODATA, Rcode.NXDOMAIN})
 
 
@@ -104,6 +106,8 @@ def _record(rdata: dns.rdata.Rdata) -> Record | None:
         return TlsaRecord(rdata.usage, rdata.selector, rdata.mtype, bytes(rdata.cert))
     if isinstance(rdata, TXT):
         return TxtRecord(tuple(bytes(s) for s in rdata.strings))
+    if isinstance(rdata, CNAME):
+        return CnameRecord(_name_text(rdata.target))
     return None
 
 

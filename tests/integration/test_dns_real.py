@@ -13,7 +13,15 @@ import pytest
 
 from pyfix_smtp import destination
 from pyfix_smtp.dns.options import DnsSupport, Family, PlanOptions
-from pyfix_smtp.dns.records import AddressRecord, Answer, MxRecord, Query, Rcode, TlsaRecord
+from pyfix_smtp.dns.records import (
+    AddressRecord,
+    Answer,
+    CnameRecord,
+    MxRecord,
+    Query,
+    Rcode,
+    TlsaRecord,
+)
 from pyfix_smtp.dns.results import Origin, Plan, Source
 from pyfix_smtp.dns.runner import plan_async, plan_sync
 from tests.peers.certs import LabCerts
@@ -119,6 +127,17 @@ async def test_cname_into_unsigned_zone_taints(lookup: Lookup) -> None:
     assert answer.records == (AddressRecord("127.0.0.1"),)
     assert answer.canonical_name == "mx.unsigned.test"
     assert not answer.authentic
+
+
+async def test_cname_itself_can_be_asked_for(lookup: Lookup) -> None:
+    # Postfix tls_dane.c qname_secure(): is the CNAME record itself signed?
+    signed = await lookup(Query("toinsecure.example.test", "CNAME"))
+    assert signed.rcode is Rcode.NOERROR
+    assert signed.records == (CnameRecord("mx.unsigned.test"),)
+    assert signed.authentic
+    unsigned = await lookup(Query("mx.unsigned.test", "CNAME"))
+    assert unsigned.rcode is Rcode.NODATA
+    assert not unsigned.authentic
 
 
 async def test_cname_loop_fails(lookup: Lookup) -> None:

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.peers
 
 # Until tests/conftest.py lists tests.peers.postfix and tests.peers.mtasts as plugins.
-pytest_plugins = ["tests.peers.postfix", "tests.peers.mtasts"]
 
 MX = "mx.example.test"
 DOMAIN = "example.test"
