@@ -14,7 +14,15 @@ only execute effects; every decision stays in the core. A driver holds at
 most one *current* connection per delivery: ``Connect`` (or a successful
 ``CacheTake``) makes one current, ``Close`` and ``CacheSave`` release it.
 Failures of I/O come back as values (:class:`IoFailure`), never as
-exceptions, so the core decides what they mean for each recipient.
+exceptions, so the core decides what they mean for each recipient. The
+core itself raises only for programming errors (a result of the wrong
+type, bad content chunks); a driver that sees an exception from the
+generator closes the current connection and re-raises.
+
+The core asks for the time with :class:`GetTime` only where Postfix reads
+the clock (start of the attempt, start of each mail transaction, end of
+each session, TLS certificate checks, deadlines); a driver may answer from
+a cheap clock.
 
 Each effect documents the type of its result.
 """
@@ -84,8 +92,9 @@ class Endpoint:
 
     Attributes:
         host: the server's name for logs and TLS (``mx.example.com``); for a
-            UNIX-domain socket, the socket path.
-        address: the IP address text; for a UNIX-domain socket, the path.
+            UNIX-domain socket Postfix uses ``$myhostname`` here.
+        address: the IP address text; for a UNIX-domain socket, the path
+            (connect to this).
         port: the TCP port; 0 for a UNIX-domain socket.
         unix: True for a UNIX-domain socket (LMTP ``unix:/path``).
     """
@@ -97,16 +106,14 @@ class Endpoint:
 
     @property
     def label(self) -> str:
-        """Postfix's ``host[address]:port`` (``namaddrport``), or the socket path."""
+        """Postfix's ``host[address]:port`` (``namaddrport``); ``host[path]`` for a socket."""
         if self.unix:
-            return self.host
+            return f"{self.host}[{self.address}]"
         return f"{self.host}[{self.address}]:{self.port}"
 
     @property
     def name_address(self) -> str:
         """Postfix's ``host[address]`` (``namaddr``), as used in error texts."""
-        if self.unix:
-            return self.host
         return f"{self.host}[{self.address}]"
 
 
@@ -159,7 +166,8 @@ class IoFailure:
 class Send:
     """Write *data* completely to the current connection.
 
-    Result: ``None`` or :class:`IoFailure`.
+    Result: ``None`` or :class:`IoFailure`. *timeout* limits each write
+    system call (0: no limit).
     """
 
     data: bytes
@@ -171,7 +179,8 @@ class Receive:
     """Read what is available from the current connection (at least one byte).
 
     Result: ``bytes`` (``b""`` when the server closed the connection) or
-    :class:`IoFailure` (timeout, error).
+    :class:`IoFailure` (timeout, error). *timeout* limits the wait for the
+    first byte (0: no limit).
     """
 
     timeout: float
@@ -243,18 +252,25 @@ class Close:
 class FetchStsPolicy:
     """Fetch ``https://mta-sts.<domain>/.well-known/mta-sts.txt`` (RFC 8461 §3.3).
 
-    Result: :class:`FetchedPolicy` or :class:`IoFailure`.
+    Result: :class:`FetchedPolicy` (any HTTP status) or :class:`IoFailure`
+    (no complete response: TLS or certificate failure, timeout, more than
+    *max_bytes*). :func:`pyfix_smtp.tls.fetch.fetch_policy` does it with the
+    stdlib; its :class:`~pyfix_smtp.tls.mtasts.FetchResult` is accepted as
+    a result too.
     """
 
     domain: str
     timeout: float
+    max_bytes: int = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class FetchedPolicy:
-    """The body of a fetched MTA-STS policy."""
+    """The response to a :class:`FetchStsPolicy`: HTTP status, body, content type."""
 
     body: bytes
+    status: int = 200
+    content_type: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +296,10 @@ class CacheTake:
     """Take a cached connection stored under any of *labels*, first match wins.
 
     Result: :class:`CachedSession` (its connection becomes current) or
-    ``None``. The driver drops expired entries itself.
+    ``None``. The driver drops expired entries itself (``expires``,
+    ``reuse_deadline``). Several connections may be stored under one label
+    (concurrent deliveries); any one of them may be returned, and it is
+    removed from every label it was stored under.
     """
 
     labels: tuple[str, ...]

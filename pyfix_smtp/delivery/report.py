@@ -149,6 +149,8 @@ class RecipientOutcome:
         relay: ``host[address]:port`` of the server that decided, or ``"none"``.
         times: time stamps for ``delay=`` and ``delays=``.
         conn_use: how many times the connection had been used (1 = new).
+        soft_bounce: a bounce turned into a deferral by ``soft_bounce = yes``
+            (Postfix bounce_append() logs it as ``status=SOFTBOUNCE``).
     """
 
     recipient: str
@@ -160,6 +162,7 @@ class RecipientOutcome:
     original_recipient: str | None = None
     times: MessageTimes | None = None
     conn_use: int = 1
+    soft_bounce: bool = False
 
     def __post_init__(self) -> None:
         expected = "2" if self.action in (Action.DELIVERED, Action.RELAYED) else None
@@ -169,6 +172,8 @@ class RecipientOutcome:
             raise ValueError(f"deferred needs a 4.x.x status, not {self.status}")
         if self.action is Action.BOUNCED and not self.status.startswith("5"):
             raise ValueError(f"bounced needs a 5.x.x status, not {self.status}")
+        if self.soft_bounce and self.action is not Action.DEFERRED:
+            raise ValueError("only a deferred outcome can be a soft bounce")
 
     def log_line(self, queue_id: str = "", resolution_digits: int = 2) -> str:
         """The Postfix ``log_adhoc()`` line for this outcome."""
@@ -186,7 +191,8 @@ class RecipientOutcome:
                 "delays=" + "/".join(format_delay(d, 2, resolution_digits) for d in delays)
             )
         parts.append(f"dsn={self.status}")
-        parts.append(f"status={self.action.log_status} ({self.reason})")
+        word = "SOFTBOUNCE" if self.soft_bounce else self.action.log_status
+        parts.append(f"status={word} ({self.reason})")
         line = ", ".join(parts)
         return f"{queue_id}: {line}" if queue_id else line
 

@@ -1,0 +1,715 @@
+"""The delivery algorithm as a generator of effects (Postfix smtp_connect.c).
+
+:func:`deliver_steps` takes a :class:`~pyfix_smtp.delivery.request.DeliveryRequest`
+and yields :mod:`~pyfix_smtp.delivery.effects` (resolve, connect, send,
+receive, start TLS, cache take/save ...) until it returns the
+:class:`~pyfix_smtp.delivery.report.DeliveryReport`. Drivers execute the
+effects; tests answer them from scripts. Every recipient ends with exactly
+one outcome, in input order.
+
+The walk, as Postfix 3.11's ``smtp_connect_inet()`` / ``smtp_connect_local()``:
+
+1. sites: the nexthop's destinations, then ``smtp_fallback_relay`` (never
+   for LMTP ``unix:``); each is planned lazily (MX/SRV/address lookups as
+   ``Resolve``/``ResolveMany`` effects) and the walk stops after a *final*
+   site (the last one, one where we are an MX host, or a mail loop);
+2. per site, with connection caching, first a session cached under the
+   nexthop label, then sessions cached under the best MX hosts' endpoints
+   (each after an RSET probe);
+3. then the addresses in order: ``smtp_mx_address_limit`` counts every
+   address taken (failed connects and TLS-policy skips included),
+   ``smtp_mx_session_limit`` every session whose handshake succeeded (and
+   every reused one); the last address to be tried makes its server the
+   *final server*, where soft errors defer instead of moving on;
+4. a TLS handshake failure at ``may`` retries the same address in
+   plaintext when Postfix's PLAINTEXT_FALLBACK_OK rules allow (not counted);
+5. recipients still left after the last site get the last failure seen,
+   with Postfix's leftover rules (4.3.0 when there was none; 4.3.5 instead
+   of a hard status for a fallback relay or the relayhost).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Generator
+from dataclasses import replace
+
+from pyfix_smtp.delivery.cache_keys import KeyContext, dest_label, endpoint_label
+from pyfix_smtp.delivery.context import Context
+from pyfix_smtp.delivery.effects import (
+    CachedSession,
+    CacheSave,
+    CacheTake,
+    Connect,
+    Connected,
+    Effect,
+    EffectResult,
+    Endpoint,
+    GetTime,
+    IoFailure,
+    IoFailureKind,
+    Resolve,
+    ResolveMany,
+)
+from pyfix_smtp.delivery.handshake import handshake, log_warnings
+from pyfix_smtp.delivery.options import DeliveryOptions, delivery_options
+from pyfix_smtp.delivery.report import DeliveryReport
+from pyfix_smtp.delivery.request import DeliveryRequest
+from pyfix_smtp.delivery.session import CachedState, Session
+from pyfix_smtp.delivery.state import Recipients
+from pyfix_smtp.delivery.tlsplan import (
+    requiretls_action,
+    server_policy,
+    sts_policy,
+    target_for,
+)
+from pyfix_smtp.delivery.transfer import transfer
+from pyfix_smtp.delivery.trouble import bind_failure, connect_failure
+from pyfix_smtp.destination import Destination
+from pyfix_smtp.dns.options import Family, PlanOptions
+from pyfix_smtp.dns.plan import final_failure, plan_site_batched
+from pyfix_smtp.dns.records import Answer
+from pyfix_smtp.dns.results import Candidate, Origin, Site, Source
+from pyfix_smtp.protocol.connection import ClientConnection, State
+from pyfix_smtp.protocol.events import RsetResult
+from pyfix_smtp.protocol.extensions import EhloDiscard
+from pyfix_smtp.status import Failure
+from pyfix_smtp.tls.levels import TlsLevel
+from pyfix_smtp.tls.mtasts import FETCH_TIMEOUT, StsPolicy
+from pyfix_smtp.tls.policy import TlsPolicy
+
+__all__ = ["deliver_steps"]
+
+Steps = Generator[Effect, EffectResult, None]
+
+_SITE_MEMO: OrderedDict[tuple[object, ...], Site] = OrderedDict()
+_SITE_MEMO_SIZE = 512
+
+
+def deliver_steps(request: DeliveryRequest) -> Generator[Effect, EffectResult, DeliveryReport]:
+    """Deliver *request*; yield effects, return the report.
+
+    Drive it with ``send()``: the first ``send(None)`` returns the first
+    effect, each later ``send(result)`` answers the previous one, and
+    ``StopIteration.value`` is the :class:`DeliveryReport`.
+    """
+    delivery = _Delivery(request)
+    return (yield from delivery.run())
+
+
+class _Delivery:
+    """One delivery request in progress (Postfix ``SMTP_STATE``)."""
+
+    def __init__(self, request: DeliveryRequest) -> None:
+        self.request = request
+        self.options: DeliveryOptions = delivery_options(request.config)
+        self.ctx: Context | None = None
+        self.policies: dict[tuple[str, str, int, str], TlsPolicy] = {}
+
+    # -- the whole request ---------------------------------------------------
+
+    def run(self) -> Generator[Effect, EffectResult, DeliveryReport]:
+        request = self.request
+        opts = self.options
+        now = yield GetTime()
+        handoff = _clock(now)
+        envelope = request.envelope
+        rcpts = Recipients(
+            envelope,
+            arrival=request.arrival if request.arrival is not None else handoff,
+            handoff=handoff,
+            queue_id=request.queue_id,
+            soft_bounce=opts.soft_bounce,
+            resolution=opts.delay_logging_resolution_limit,
+        )
+        sasl = opts.sasl
+        passwords = sasl.password_maps is not None
+        sender = envelope.sender.unquoted
+        ctx = Context(
+            request=request,
+            options=opts,
+            rcpts=rcpts,
+            sender=sender,
+            keys=KeyContext(
+                service=opts.service_key,
+                sender=sender,
+                request_nexthop=request.nexthop,
+                sender_dependent_sasl=passwords and sasl.sender_dependent_authentication,
+                sasl_passwords=passwords,
+                requires_smtputf8=envelope.requires_smtputf8,
+            ),
+        )
+        self.ctx = ctx
+        destinations = request.destinations
+        fallback = False
+        plan_options: PlanOptions | None = None
+        if destinations[0].path is not None:
+            yield from self._connect_local(destinations[0])
+        else:
+            plan_options = request.planner_options()
+            fallback = yield from self._connect_inet(destinations, plan_options)
+        if rcpts.left:
+            yield from self._leftover(destinations, plan_options, fallback)
+        now = yield GetTime()
+        rcpts.flush(_clock(now))
+        return DeliveryReport(rcpts.outcomes(), request.queue_id, tuple(rcpts.events))
+
+    def _leftover(
+        self,
+        destinations: tuple[Destination, ...],
+        plan_options: PlanOptions | None,
+        fallback: bool,
+    ) -> Steps:
+        """smtp_connect_inet()/smtp_connect(): fail the recipients nobody took."""
+        ctx = self._ctx
+        rcpts = ctx.rcpts
+        why = rcpts.why
+        if plan_options is None:  # LMTP unix: no leftover rules (smtp_connect_local())
+            failure = why or Failure("4.3.0", "server unavailable or unable to receive mail")
+        else:
+            final = final_failure(
+                why,
+                fallback=fallback,
+                first_nexthop=destinations[0].text,
+                options=plan_options,
+            )
+            for warning in final.warnings:
+                rcpts.warning(warning)
+            failure = final.failure
+            if final.best_mx_transport is not None:
+                # Postfix hands the mail to best_mx_transport; a library cannot.
+                rcpts.info(
+                    f"mail loops back to myself: pass it to best_mx_transport"
+                    f" {final.best_mx_transport}"
+                )
+                failure = Failure(
+                    "4" + failure.status[1:],
+                    f"{failure.reason} (best_mx_transport {final.best_mx_transport})",
+                )
+        rcpts.final_server = True  # smtp_connect(): "XXX" final server for the rest
+        rcpts.fail_all(failure, relay="none")
+        rcpts.cleanup()
+        yield from ()
+
+    @property
+    def _ctx(self) -> Context:
+        assert self.ctx is not None
+        return self.ctx
+
+    # -- LMTP over a UNIX-domain socket ---------------------------------------
+
+    def _connect_local(self, destination: Destination) -> Steps:
+        """Postfix smtp_connect_local()."""
+        ctx = self._ctx
+        opts = self.options
+        rcpts = ctx.rcpts
+        path = destination.path
+        assert path is not None
+        if opts.smtp_fallback_relay:
+            rcpts.warning(
+                f'ignoring "lmtp_fallback_relay = {", ".join(opts.smtp_fallback_relay)}"'
+                " setting for non-TCP connections"
+            )
+        self._cache_policy(path)
+        ctx.requiretls = requiretls_action(
+            opts, requested=self.request.envelope.requiretls, nexthop_domain=opts.myhostname
+        )
+        ctx.keys = replace(ctx.keys, requiretls_level=_level_key(ctx))
+        candidate = Candidate(
+            hostname=opts.myhostname,
+            address=path,
+            port=0,
+            family=Family.UNIX,
+            best_mx=True,
+            origin=Origin.PATH,
+            qname=path,
+            rname=path,
+        )
+        site = Site(
+            nexthop=path,
+            domain=opts.myhostname,
+            port=0,
+            source=Source.UNIX,
+            candidates=(candidate,),
+            final=True,
+        )
+        policy = yield from self._policy(site, candidate, path, opts.myhostname, None)
+        if policy.failure is not None:
+            rcpts.why = policy.failure
+            rcpts.warning(
+                f"TLS policy lookup error for {opts.myhostname}/{path}: {policy.failure.reason}"
+            )
+            return
+        if policy.level is TlsLevel.MAY:
+            rcpts.warning(
+                "smtp_connect_local: opportunistic TLS encryption is not appropriate"
+                " for unix-domain destinations."
+            )
+            policy = replace(policy, level=TlsLevel.NONE)
+        session: Session | None = None
+        if ctx.conn_load:
+            session = yield from self._take(
+                (dest_label(ctx.keys, tls_level=int(TlsLevel.NONE)),),
+                policy=policy,
+                nexthop=path,
+                best_mx=None,
+            )
+        if session is None:
+            session = yield from self._connect(site, candidate, policy, path)
+        if session is None:
+            return
+        rcpts.final_server = True  # "All delivery errors bounce or defer."
+        if session.from_cache or (yield from handshake(ctx, session)):
+            yield from transfer(ctx, session)
+        yield from self._cleanup(session)
+
+    # -- SMTP and LMTP over TCP -----------------------------------------------
+
+    def _connect_inet(
+        self, destinations: tuple[Destination, ...], plan_options: PlanOptions
+    ) -> Generator[Effect, EffectResult, bool]:
+        """Postfix smtp_connect_inet(); returns whether the last site tried was a fallback relay."""
+        ctx = self._ctx
+        rcpts = ctx.rcpts
+        if not plan_options.inet_protocols:
+            rcpts.why = Failure("4.4.4", "all network protocols are disabled")
+            return False
+        fallback = False
+        count = len(destinations)
+        for i, destination in enumerate(destinations):
+            if not rcpts.left:
+                break
+            nexthop = destination.text
+            if nexthop.startswith("inet:"):
+                nexthop = nexthop[5:]
+            domain = destination.host
+            ctx.requiretls = requiretls_action(
+                self.options,
+                requested=self.request.envelope.requiretls,
+                nexthop_domain=domain,
+            )
+            ctx.keys = replace(ctx.keys, requiretls_level=_level_key(ctx))
+            site = yield from self._plan(destination, plan_options, last=i == count - 1)
+            fallback = destination.is_fallback
+            for warning in site.warnings:
+                rcpts.warning(warning)
+            if not site.candidates:
+                rcpts.why = site.failure
+            else:
+                if i == 0:
+                    self._cache_policy(domain)
+                sts = yield from self._sts(destination, domain)
+                yield from self._site(site, nexthop, domain, sts)
+            if site.final:
+                break
+        return fallback
+
+    def _plan(
+        self, destination: Destination, plan_options: PlanOptions, *, last: bool
+    ) -> Generator[Effect, EffectResult, Site]:
+        """Plan one site; DNS batches become Resolve/ResolveMany effects."""
+        key = (destination, plan_options, last)
+        memo = _SITE_MEMO.get(key)
+        if memo is not None:
+            _SITE_MEMO.move_to_end(key)
+            return memo
+        steps = plan_site_batched(destination, plan_options, self.request.rng, last=last)
+        asked = False
+        try:
+            batch = next(steps)
+            while True:
+                asked = True
+                if len(batch) == 1:
+                    answer = yield Resolve(batch[0])
+                    if not isinstance(answer, Answer):
+                        raise TypeError(f"Resolve needs an Answer, got {answer!r}")
+                    answers: tuple[Answer, ...] = (answer,)
+                else:
+                    many = yield ResolveMany(batch)
+                    if not isinstance(many, tuple):
+                        raise TypeError(f"ResolveMany needs a tuple of Answers, got {many!r}")
+                    answers = many
+                batch = steps.send(answers)
+        except StopIteration as stop:
+            site = stop.value
+        assert isinstance(site, Site)
+        if not asked and len(site.candidates) + len(site.spare) <= 1:
+            # A literal address: nothing random, nothing looked up.
+            _SITE_MEMO[key] = site
+            if len(_SITE_MEMO) > _SITE_MEMO_SIZE:
+                _SITE_MEMO.popitem(last=False)
+        return site
+
+    def _cache_policy(self, domain: str) -> None:
+        """Postfix smtp_cache_policy() for the first nexthop."""
+        ctx = self._ctx
+        opts = self.options
+        wanted = any(d.lower() == domain.lower() for d in opts.smtp_connection_cache_destinations)
+        # A library has no qmgr "high volume" signal: on demand means "the
+        # caller gave the driver a connection cache".
+        enabled = self.request.connection_cache and (wanted or opts.smtp_connection_cache_on_demand)
+        ctx.conn_load = ctx.conn_store = enabled
+        ctx.nexthop_label = enabled
+
+    def _sts(
+        self, destination: Destination, domain: str
+    ) -> Generator[Effect, EffectResult, StsPolicy | None]:
+        """Native MTA-STS for an MX-looked-up SMTP destination (beyond Postfix)."""
+        request = self.request
+        cache = request.sts_cache
+        if (
+            cache is None
+            or not (request.mta_sts or self.options.tls.smtp_mta_sts_enable)
+            or self.options.protocol != "smtp"
+            or not destination.mx_lookup
+            or request.tls_required_no
+        ):
+            return None
+        now = yield GetTime()
+        policy, notes = yield from sts_policy(
+            domain, cache=cache, now=_clock(now), timeout=FETCH_TIMEOUT
+        )
+        if notes:
+            self._ctx.rcpts.info(f"MTA-STS {domain}: {notes[-1]}")
+        return policy
+
+    def _policy(
+        self,
+        site: Site,
+        candidate: Candidate,
+        nexthop: str,
+        domain: str,
+        sts: StsPolicy | None,
+    ) -> Generator[Effect, EffectResult, TlsPolicy]:
+        """Postfix smtp_get_effective_tls_level() for one candidate (cached per delivery)."""
+        key = (candidate.hostname, candidate.address, candidate.port, nexthop)
+        policy = self.policies.get(key)
+        if policy is None:
+            target = target_for(site, candidate, nexthop=nexthop, domain=domain)
+            policy = yield from server_policy(
+                self.options,
+                target,
+                tls_required_no=self.request.tls_required_no,
+                requiretls=self._ctx.requiretls,
+                sts=sts,
+            )
+            self.policies[key] = policy
+        return policy
+
+    def _site(self, site: Site, nexthop: str, domain: str, sts: StsPolicy | None) -> Steps:
+        """The address loop of smtp_connect_inet() for one site."""
+        ctx = self._ctx
+        opts = self.options
+        rcpts = ctx.rcpts
+        best_pref = site.candidates[0].preference
+        addresses = list(site.candidates) + list(site.spare)
+        addr_count = sess_count = 0
+        if ctx.conn_load:
+            if ctx.cache_used:  # smtp_scrub_addr_list()
+                addresses = [a for a in addresses if a.address not in ctx.cache_used]
+            addr_count = sess_count = yield from self._reuse(
+                site, addresses, best_pref, nexthop, domain, sts
+            )
+        address_limit = opts.smtp_mx_address_limit
+        session_limit = opts.smtp_mx_session_limit
+        retry_plain = False
+        i = 0
+        while rcpts.left and i < len(addresses):
+            candidate = addresses[i]
+            has_next = i + 1 < len(addresses)
+            addr_count += 1
+            if addr_count == address_limit:
+                has_next = False
+            policy = yield from self._policy(site, candidate, nexthop, domain, sts)
+            if policy.failure is not None:
+                rcpts.why = policy.failure
+                rcpts.warning(
+                    f"TLS policy lookup for {nexthop}/{candidate.hostname}: {policy.failure.reason}"
+                )
+                if not has_next:
+                    break
+                i += 1
+                continue
+            if retry_plain:
+                policy = replace(policy, level=TlsLevel.NONE)  # PLAINTEXT_FALLBACK: TLS off
+                retry_plain = False
+            session: Session | None = None
+            if ctx.conn_load and candidate.preference != best_pref:
+                session = yield from self._take_endpoint(candidate, policy, nexthop, best_mx=False)
+            if session is None:
+                session = yield from self._connect(site, candidate, policy, nexthop)
+            if session is not None:
+                session.best_mx = session.best_mx or candidate.preference == best_pref
+                rcpts.final_server = site.final and not has_next
+                if not session.from_cache and not (yield from handshake(ctx, session)):
+                    if session.retry_plain:  # same address, TLS off, not counted
+                        retry_plain = True
+                        addr_count -= 1
+                else:
+                    sess_count += 1
+                    if sess_count == session_limit:
+                        has_next = False
+                    rcpts.final_server = site.final and not has_next
+                    yield from transfer(ctx, session)
+                    if session.retry_plain:
+                        retry_plain = True
+                        sess_count -= 1
+                        addr_count -= 1
+                yield from self._cleanup(session)
+                if retry_plain:
+                    continue
+            if not has_next:
+                break
+            i += 1
+
+    # -- connection cache (Postfix smtp_reuse.c) ----------------------------------
+
+    def _reuse(
+        self,
+        site: Site,
+        addresses: list[Candidate],
+        best_pref: int,
+        nexthop: str,
+        domain: str,
+        sts: StsPolicy | None,
+    ) -> Generator[Effect, EffectResult, int]:
+        """Postfix smtp_reuse_session(): cached sessions before new connections."""
+        ctx = self._ctx
+        rcpts = ctx.rcpts
+        count = 0
+        if addresses and rcpts.left and ctx.nexthop_label:
+            # Postfix looks up with a dummy TLS policy (level none).
+            label = dest_label(ctx.keys, tls_level=int(TlsLevel.NONE))
+            session = yield from self._take((label,), policy=None, nexthop=nexthop, best_mx=None)
+            if session is not None:
+                count = 1
+                self._update_addresses(addresses, session.endpoint.address, count)
+                rcpts.final_server = site.final and not addresses
+                yield from transfer(ctx, session)
+                yield from self._cleanup(session)
+        i = 0
+        while rcpts.left and i < len(addresses):
+            candidate = addresses[i]
+            if candidate.preference != best_pref:
+                break
+            policy = yield from self._policy(site, candidate, nexthop, domain, sts)
+            if policy.failure is not None:
+                rcpts.warning(
+                    f"TLS policy lookup error for {nexthop}/{candidate.hostname}:"
+                    f" {policy.failure.reason}"
+                )
+                i += 1
+                continue
+            session = yield from self._take_endpoint(candidate, policy, nexthop, best_mx=True)
+            if session is None:
+                i += 1
+                continue
+            count += 1
+            removed = self._update_addresses(addresses, session.endpoint.address, count)
+            if removed != i:
+                i += 1
+            rcpts.final_server = site.final and i >= len(addresses)
+            yield from transfer(ctx, session)
+            yield from self._cleanup(session)
+        return count
+
+    def _update_addresses(self, addresses: list[Candidate], address: str, count: int) -> int:
+        """Postfix smtp_update_addr_list(); returns the index removed (-1: none)."""
+        opts = self.options
+        if count in (opts.smtp_mx_session_limit, opts.smtp_mx_address_limit):
+            addresses.clear()
+            return -1
+        for index, candidate in enumerate(addresses):
+            if candidate.address == address:
+                del addresses[index]
+                return index
+        return -1
+
+    def _take_endpoint(
+        self, candidate: Candidate, policy: TlsPolicy, nexthop: str, *, best_mx: bool
+    ) -> Generator[Effect, EffectResult, Session | None]:
+        """Postfix smtp_reuse_addr()."""
+        ctx = self._ctx
+        label = endpoint_label(
+            ctx.keys,
+            current_nexthop=nexthop,
+            hostname=candidate.hostname,
+            address=candidate.address,
+            port=candidate.port,
+            tls_level=int(policy.level),
+            tls_must_match=policy.level.must_match,
+        )
+        return (yield from self._take((label,), policy=policy, nexthop=nexthop, best_mx=best_mx))
+
+    def _take(
+        self,
+        labels: tuple[str, ...],
+        *,
+        policy: TlsPolicy | None,
+        nexthop: str,
+        best_mx: bool | None,
+    ) -> Generator[Effect, EffectResult, Session | None]:
+        """Postfix smtp_reuse_common(): take a cached session, probe it with RSET."""
+        ctx = self._ctx
+        result = yield CacheTake(labels)
+        if result is None:
+            return None
+        if not isinstance(result, CachedSession) or not isinstance(result.state, CachedState):
+            raise TypeError(f"CacheTake needs a CachedSession from this core, got {result!r}")
+        state = result.state
+        session = Session(
+            state.conn,
+            result.endpoint,
+            self.options,
+            hostname=state.hostname,
+            nexthop=nexthop,
+            policy=policy,
+            tls_level=state.tls_level,
+            best_mx=state.best_mx if best_mx is None else best_mx,
+            expire=state.expire,
+        )
+        session.from_cache = True
+        session.reuse_count = result.reuse_count + 1  # smtp_session_activate()
+        session.cert_matched = state.cert_matched
+        conn = session.conn
+        if conn.state is not State.READY:
+            yield from session.close(abort=True)
+            return None
+        session.write(conn.rset())  # smtp_rset(): the RSET probe
+        event = yield from session.events()
+        log_warnings(ctx, session)
+        if not (isinstance(event, RsetResult) and event.reply.code // 100 == 2) or (
+            conn.state is not State.READY
+        ):
+            yield from session.close(abort=True)  # smtp_session_free()
+            return None
+        ctx.cache_used.add(result.endpoint.address)
+        return session
+
+    def _cleanup(self, session: Session) -> Steps:
+        """Postfix smtp_cleanup_session(): report, then cache or close the session."""
+        ctx = self._ctx
+        rcpts = ctx.rcpts
+        opts = self.options
+        now = _clock((yield GetTime()))
+        rcpts.flush(now)
+        throttled = session.throttled
+        if not session.closed:
+            conn = session.conn
+            if session.expired(now):
+                yield from session.send_quit()  # also disables caching
+            elif session.cacheable and ctx.conn_store and conn.state is State.READY:
+                endpoint = session.endpoint
+                labels = [
+                    endpoint_label(
+                        ctx.keys,
+                        current_nexthop=session.nexthop,
+                        hostname=session.hostname,
+                        address=endpoint.address,
+                        port=endpoint.port,
+                        tls_level=int(session.tls_level),
+                        tls_must_match=session.tls_level.must_match,
+                    )
+                ]
+                if ctx.nexthop_label:
+                    labels.insert(0, dest_label(ctx.keys, tls_level=int(session.tls_level)))
+                yield CacheSave(
+                    tuple(labels),
+                    CachedSession(
+                        endpoint=endpoint,
+                        state=session.passivate(),
+                        reuse_count=session.reuse_count,
+                        expires=now + opts.smtp_connection_cache_time_limit,
+                        reuse_deadline=session.expire,
+                    ),
+                )
+                session.closed = True  # no longer the driver's current connection
+            else:
+                yield from session.close(abort=True)  # smtp_session_free(): no QUIT
+        if ctx.nexthop_label and not throttled:
+            ctx.nexthop_label = False  # only the first good session gets the nexthop label
+        rcpts.cleanup()
+
+    # -- new connections ------------------------------------------------------
+
+    def _connect(
+        self, site: Site, candidate: Candidate, policy: TlsPolicy, nexthop: str
+    ) -> Generator[Effect, EffectResult, Session | None]:
+        """Postfix smtp_connect_addr()/smtp_connect_unix() and smtp_session_alloc()."""
+        ctx = self._ctx
+        opts = self.options
+        unix = candidate.family is Family.UNIX
+        endpoint = Endpoint(candidate.hostname, candidate.address, candidate.port, unix=unix)
+        bind: str | None = None
+        if not unix:
+            text = opts.smtp_bind_address6 if candidate.is_ipv6 else opts.smtp_bind_address
+            bind = text.strip("[]") or None
+        result = yield Connect(
+            endpoint,
+            opts.timeouts["smtp_connect_timeout"],
+            bind_address=bind,
+            bind_enforce=opts.smtp_bind_address_enforce,
+        )
+        if isinstance(result, IoFailure):
+            if result.kind is IoFailureKind.BIND:
+                failure = bind_failure()
+            else:
+                failure = connect_failure(endpoint.label, result.reason)
+            ctx.rcpts.why = failure
+            ctx.rcpts.info(failure.reason, with_queue_id=False)
+            return None
+        if not isinstance(result, Connected):
+            raise TypeError(f"Connect needs Connected or IoFailure, got {result!r}")
+        expire = 0.0
+        if ctx.conn_store:
+            now = _clock((yield GetTime()))
+            expire = now + opts.smtp_connection_reuse_time_limit  # smtp_session_alloc()
+        client = replace(
+            opts.client,
+            peer_name=endpoint.name_address,
+            discard_ehlo_keywords=self._ehlo_discard(endpoint.address),
+            pix_workarounds=self._pix(endpoint.address),
+        )
+        return Session(
+            ClientConnection(client),
+            endpoint,
+            opts,
+            hostname=candidate.hostname,
+            nexthop=nexthop,
+            policy=policy,
+            tls_level=policy.level,
+            loop_detect=site.loop_detection,
+            expire=expire,
+        )
+
+    def _ehlo_discard(self, address: str) -> EhloDiscard:
+        """``smtp_discard_ehlo_keyword_address_maps`` for the server address, else the default."""
+        table = self.options.smtp_discard_ehlo_keyword_address_maps
+        if len(table):
+            value = table.lookup(address)
+            if value is not None:
+                return EhloDiscard.parse(value)
+        return self.options.client.discard_ehlo_keywords
+
+    def _pix(self, address: str) -> frozenset[str]:
+        """``smtp_pix_workaround_maps`` for the server address, else ``smtp_pix_workarounds``."""
+        table = self.options.smtp_pix_workaround_maps
+        if len(table):
+            value = table.lookup(address)
+            if value is not None:
+                words = {w.lower() for w in value.replace(",", " ").split()}
+                return frozenset(words & {"disable_esmtp", "delay_dotcrlf"})
+        return self.options.client.pix_workarounds
+
+
+def _clock(value: EffectResult) -> float:
+    if isinstance(value, bool) or not isinstance(value, float | int):
+        raise TypeError(f"GetTime needs a float, got {value!r}")
+    return float(value)
+
+
+def _level_key(ctx: Context) -> int:
+    """The REQUIRETLS level as Postfix prints it into cache keys (``%u``)."""
+    if ctx.requiretls is None:
+        return 0
+    return int(ctx.requiretls) & 0xFFFFFFFF

@@ -1,0 +1,403 @@
+"""The session handshake: greeting, EHLO/HELO/LHLO, STARTTLS, AUTH (Postfix smtp_helo()).
+
+:func:`handshake` returns True when the session is ready for mail. On
+failure it has already applied Postfix's verdict to the unmarked
+recipients (keep for the next server, defer or bounce), sent QUIT when the
+session is still usable (smtp_connect.c: "if not forbidden and no stream
+error: smtp_quit()") and closed the connection. Handshake failures never
+count toward ``smtp_mx_session_limit``.
+
+Order of checks after a successful EHLO, as in smtp_helo():
+
+1. our own ``myhostname`` as the server's EHLO name (SMTP, port 25):
+   5.4.6 at a best MX host, else 4.4.6 "mail for X loops back to myself";
+   a greeting that names us is only logged (Postfix 3.11);
+2. SMTPUTF8 required but not offered: 5.6.7, soft at non-final servers;
+3. after STARTTLS, REQUIRETLS requested and ``enforce`` but not offered:
+   5.7.30, soft at non-final servers;
+4. STARTTLS when offered and the level is ``may`` or higher; a refusal is
+   fatal only when TLS is required (the server's status, or REQUIRETLS
+   5.7.10); not offered but required: 4.7.4 (REQUIRETLS 5.7.30);
+5. SASL authentication when enabled, offered, and credentials exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Generator
+
+from pyfix_smtp.delivery.context import Context
+from pyfix_smtp.delivery.effects import (
+    Effect,
+    EffectResult,
+    GetTime,
+    IoFailure,
+    StartTls,
+    TlsEstablished,
+    TlsFailed,
+)
+from pyfix_smtp.delivery.session import Session
+from pyfix_smtp.delivery.trouble import handshake_failure, loop_failure
+from pyfix_smtp.errors import SaslError
+from pyfix_smtp.protocol.connection import State
+from pyfix_smtp.protocol.events import (
+    AuthChallenge,
+    AuthResult,
+    Closed,
+    Extensions,
+    Greeting,
+    HelloRejected,
+    StartTlsReady,
+    StartTlsRejected,
+)
+from pyfix_smtp.protocol.failures import refused_failure
+from pyfix_smtp.sasl.failures import non_empty_initial_challenge, protocol_loop
+from pyfix_smtp.sasl.selection import ConnectionSecurity
+from pyfix_smtp.sasl.session import AuthAttempt, finish_auth, mechanism_failure, start_auth
+from pyfix_smtp.status import Failure, Reply
+from pyfix_smtp.tls.levels import TlsLevel
+from pyfix_smtp.tls.requiretls import (
+    RequireTlsAction,
+    certificate_not_matched,
+    missing_requiretls,
+    starttls_not_offered,
+    starttls_refused,
+)
+from pyfix_smtp.tls.verify import NOT_VERIFIED, check_peer
+
+__all__ = ["handshake", "log_warnings"]
+
+Steps = Generator[Effect, EffectResult, bool]
+
+
+def log_warnings(ctx: Context, session: Session) -> None:
+    """Pass the protocol machine's warnings on to the log."""
+    if session.warnings:
+        for text in session.warnings:
+            ctx.rcpts.warning(f"{session.label}: {text}")
+        session.warnings.clear()
+
+
+def handshake(ctx: Context, session: Session) -> Steps:
+    """Postfix smtp_helo() (and smtp_start_tls()) for a new connection."""
+    # smtp_helo(): SMTPS, TLS before the greeting
+    if ctx.options.client.tls_wrappermode and not (
+        yield from _start_tls(ctx, session, wrapper=True)
+    ):
+        return False
+    in_tls = ctx.options.client.tls_wrappermode
+    conn = session.conn
+    while True:
+        event = yield from session.events()
+        log_warnings(ctx, session)
+        if isinstance(event, Greeting):
+            if event.accepted:
+                if event.pix and ctx.options.client.pix_workarounds:
+                    ctx.rcpts.info(
+                        "enabling PIX workarounds: "
+                        + " ".join(sorted(ctx.options.client.pix_workarounds))
+                        + f" for {session.label}"
+                    )
+                continue
+            return (yield from _refused(ctx, session, event.reply, greeting=True))
+        if isinstance(event, HelloRejected):
+            if event.fallback:
+                continue  # smtp_helo(): EHLO refused (not 421), try HELO
+            return (yield from _refused(ctx, session, event.reply))
+        if isinstance(event, Extensions):
+            outcome = yield from _after_hello(ctx, session, event, in_tls=in_tls)
+            if outcome is None:
+                in_tls = True  # STARTTLS done: EHLO again
+                continue
+            return outcome
+        if isinstance(event, Closed):
+            return (yield from _closed(ctx, session, event))
+        raise AssertionError(f"unexpected event during the handshake: {event!r} ({conn.state})")
+
+
+def _refused(ctx: Context, session: Session, reply: Reply, *, greeting: bool = False) -> Steps:
+    """``host X refused to talk to me: <reply>`` (Postfix smtp_helo() smtp_site_fail())."""
+    failure = refused_failure(reply, session.name_address)
+    if greeting and reply.code // 100 == 5 and ctx.options.smtp_skip_5xx_greeting:
+        failure = failure.softened()  # smtp_helo(): "STR(resp->dsn_buf)[0] = '4'"
+    ctx.site_fail(session, failure, reply=reply)
+    # The protocol machine sends QUIT itself after a refusal (none after 421).
+    yield from _drain(session)
+    return False
+
+
+def _drain(session: Session) -> Generator[Effect, EffectResult, None]:
+    """Let the machine finish its own QUIT, then close."""
+    conn = session.conn
+    while conn.state not in (State.CLOSED, State.ERROR, State.READY):
+        yield from session.events()
+    if conn.state is State.READY:
+        yield from session.send_quit()
+    else:
+        yield from session.close()
+
+
+def _closed(ctx: Context, session: Session, event: Closed) -> Steps:
+    """The connection ended during the handshake."""
+    if not event.lost and event.reply is not None:
+        # A 421 the machine closed on (e.g. in reply to STARTTLS).
+        failure = refused_failure(event.reply, session.name_address)
+        ctx.site_fail(session, failure, reply=event.reply)
+    else:
+        ctx.stream_failure(session, event)
+    yield from session.close(abort=True)
+    return False
+
+
+def _fail_and_quit(
+    ctx: Context,
+    session: Session,
+    failure: Failure,
+    *,
+    reply: Reply | None = None,
+    soft_non_final: bool = False,
+    throttle: bool = True,
+) -> Steps:
+    ctx.site_fail(session, failure, reply=reply, soft_non_final=soft_non_final, throttle=throttle)
+    yield from session.send_quit()
+    return False
+
+
+def _after_hello(
+    ctx: Context, session: Session, ext: Extensions, *, in_tls: bool
+) -> Generator[Effect, EffectResult, bool | None]:
+    """smtp_helo() after a successful hello; None means "STARTTLS done, EHLO again"."""
+    opts = ctx.options
+    conn = session.conn
+    name = ext.server_name
+    if (
+        session.loop_detect
+        and ext.command == "EHLO"
+        and name is not None
+        and name.lower() == opts.myhostname.lower()
+    ):
+        ctx.rcpts.warning(
+            f"host {session.label} replied to HELO/EHLO with my own hostname {opts.myhostname}"
+        )
+        failure = loop_failure(ctx.request.nexthop, best_mx=session.best_mx)
+        return (yield from _fail_and_quit(ctx, session, failure))
+    if ctx.request.envelope.requires_smtputf8 and not ext.smtputf8:
+        # smtp_helo() Fix 20250824: try other servers before giving up
+        failure = Failure(
+            "5.6.7",
+            "message requires SMTPUTF8, but no server was found that supports SMTPUTF8."
+            f" The last attempted server was {session.name_address}",
+        )
+        return (
+            yield from _fail_and_quit(ctx, session, failure, soft_non_final=True, throttle=False)
+        )
+    action = ctx.requiretls
+    if in_tls and action is not None and ctx.requiretls_active:
+        missing = missing_requiretls(action, ext.requiretls, session.name_address)
+        if missing is not None:
+            return (
+                yield from _fail_and_quit(
+                    ctx, session, missing.failure, soft_non_final=True, throttle=False
+                )
+            )
+        if not ext.requiretls:
+            ctx.rcpts.info(
+                "Sender requested REQUIRETLS, but REQUIRETLS support was not offered"
+                f" by host {session.name_address}"
+            )
+    if not in_tls:
+        level = session.tls_level
+        if ext.starttls and opts.config.smtp_tls_note_starttls_offer and level <= TlsLevel.NONE:
+            ctx.rcpts.info(f"Host offered STARTTLS: [{session.hostname}]", with_queue_id=False)
+        if ext.starttls and level >= TlsLevel.MAY and session.policy is not None:
+            session.write(conn.start_tls())
+            event = yield from session.events()
+            log_warnings(ctx, session)
+            if isinstance(event, StartTlsReady):
+                if (yield from _start_tls(ctx, session, wrapper=False)):
+                    return None
+                return False
+            if isinstance(event, Closed):
+                return (yield from _closed(ctx, session, event))
+            assert isinstance(event, StartTlsRejected)
+            required = level.tls_required or ctx.requiretls_requires_tls
+            if required:
+                refused = starttls_refused(
+                    action, level, session.name_address, str(event.reply), event.reply.status
+                )
+                assert refused is not None
+                if conn.state is not State.READY:
+                    ctx.site_fail(
+                        session,
+                        refused.failure,
+                        reply=event.reply,
+                        soft_non_final=refused.soft_non_final,
+                        throttle=not refused.soft_non_final,
+                    )
+                    yield from _drain(session)
+                    return False
+                return (
+                    yield from _fail_and_quit(
+                        ctx,
+                        session,
+                        refused.failure,
+                        reply=event.reply,
+                        soft_non_final=refused.soft_non_final,
+                        throttle=not refused.soft_non_final,
+                    )
+                )
+            if conn.state is not State.READY:  # 421 in reply to STARTTLS
+                closed = yield from session.events()
+                assert isinstance(closed, Closed)
+                return (yield from _closed(ctx, session, closed))
+            ext = conn.extensions or ext  # STARTTLS forgotten; go on in plaintext
+        if (level.tls_required or ctx.requiretls_requires_tls) and not conn.tls_active:
+            missing_tls = starttls_not_offered(action, level, session.name_address)
+            if missing_tls is not None:
+                return (
+                    yield from _fail_and_quit(
+                        ctx,
+                        session,
+                        missing_tls.failure,
+                        soft_non_final=missing_tls.soft_non_final,
+                        throttle=not missing_tls.soft_non_final,
+                    )
+                )
+    if opts.sasl.auth_enable and ext.auth:
+        return (yield from _authenticate(ctx, session, ext))
+    return True
+
+
+def _start_tls(ctx: Context, session: Session, *, wrapper: bool) -> Steps:
+    """Postfix smtp_start_tls(): the handshake and the certificate check."""
+    policy = session.policy
+    assert policy is not None
+    if not policy.connection_reuse:
+        session.dont_cache()  # smtp_start_tls(): no TLS session caching without reuse
+    yield from session.flush()
+    result = yield StartTls(policy, ctx.options.tls, ctx.options.timeouts["smtp_starttls_timeout"])
+    if isinstance(result, TlsEstablished):
+        now = yield GetTime()
+        assert isinstance(now, float | int)
+        check = check_peer(
+            policy,
+            result.chain,
+            now=dt.datetime.fromtimestamp(now, dt.UTC),
+            pkix_verified=result.pkix_verified,
+        )
+        bits = f" ({result.bits}/{result.bits} bits)" if result.bits else ""
+        ctx.rcpts.info(
+            f"{check.status.value} TLS connection established to {session.label}:"
+            f" {result.version} with cipher {result.cipher}{bits}",
+            with_queue_id=False,
+        )
+        session.cert_matched = check.matched
+        if policy.level.must_match and not check.matched:
+            ctx.rcpts.info(f"certificate check for {session.label}: {check.detail}")
+            _certificate_failure(ctx, session, trusted=check.trusted)
+            # Postfix sends QUIT over the TLS session it will not use.
+            session.write(b"QUIT\r\n")
+            yield from session.flush()
+            session.forbidden = True
+            yield from session.close(abort=True)
+            return False
+        if not wrapper:
+            session.write(session.conn.tls_established())
+        return True
+    # tls_client_start() failed: the connection is in an unknown state.
+    session.forbidden = True  # Postfix DONT_USE_FORBIDDEN_SESSION
+    if isinstance(result, TlsFailed):
+        ctx.rcpts.info(f"TLS handshake with {session.label} failed: {result.detail}")
+        if result.failure.reason == NOT_VERIFIED.reason:
+            # OpenSSL refused the chain during the handshake (verify/secure)
+            _certificate_failure(ctx, session, trusted=False)
+            yield from session.close(abort=True)
+            return False
+    elif isinstance(result, IoFailure):
+        ctx.rcpts.info(f"TLS handshake with {session.label} failed: {result.reason}")
+    else:
+        raise TypeError(f"StartTls needs TlsEstablished, TlsFailed or IoFailure, got {result!r}")
+    if ctx.plaintext_fallback_ok(session, tls_up=False):
+        session.retry_plain = True  # RETRY_AS_PLAINTEXT
+    ctx.site_fail(session, handshake_failure(), throttle=policy.level is not TlsLevel.MAY)
+    yield from session.close(abort=True)
+    return False
+
+
+def _certificate_failure(ctx: Context, session: Session, *, trusted: bool) -> None:
+    """Postfix smtp_start_tls(): a must-match level without a matching certificate."""
+    failed = certificate_not_matched(ctx.requiretls, trusted, session.name_address)
+    if ctx.requiretls is RequireTlsAction.ENFORCE:
+        ctx.site_fail(session, failed.failure, soft_non_final=True, throttle=False)
+    else:
+        ctx.site_fail(session, failed.failure)
+
+
+def _authenticate(ctx: Context, session: Session, ext: Extensions) -> Steps:
+    """Postfix smtp_sasl_helo_login() and smtp_sasl_authenticate()."""
+    sasl = ctx.options.sasl
+    conn = session.conn
+    if not conn.tls_active:
+        security = ConnectionSecurity.PLAINTEXT
+    elif session.cert_matched:
+        security = ConnectionSecurity.TLS_VERIFIED
+    else:
+        security = ConnectionSecurity.TLS
+    cache = ctx.request.sasl_cache
+    now = 0.0
+    if cache is not None:
+        clock = yield GetTime()
+        assert isinstance(clock, float | int)
+        now = float(clock)
+    started = start_auth(
+        sasl,
+        offered=ext.auth_mechanisms,
+        host=session.hostname,
+        nexthop=session.nexthop,
+        server=session.name_address,
+        security=security,
+        now=now,
+        sender=ctx.sender,
+        cache=cache,
+    )
+    if started is None:
+        return True  # no credentials: "talk to each other like strangers"
+    if isinstance(started, Failure):
+        return (yield from _fail_and_quit(ctx, session, started))
+    attempt: AuthAttempt = started
+    session.write(conn.start_auth(attempt.mechanism.name, attempt.initial_response))
+    failure: Failure | None = None
+    while True:
+        event = yield from session.events()
+        log_warnings(ctx, session)
+        if isinstance(event, AuthChallenge):
+            if failure is None:
+                try:
+                    if event.challenge is None:
+                        raise SaslError("malformed SASL challenge from server")
+                    response = attempt.mechanism.step(event.challenge)
+                except SaslError as exc:
+                    failure = mechanism_failure(session.name_address, exc)
+                else:
+                    session.write(conn.send_auth_response(response))
+                    continue
+            session.write(conn.cancel_auth())
+            continue
+        if isinstance(event, AuthResult):
+            if failure is None:
+                if event.error is not None:
+                    if "loop" in event.error:
+                        failure = protocol_loop(session.name_address)
+                    else:
+                        failure = non_empty_initial_challenge(
+                            attempt.mechanism.name, session.name_address, str(event.reply)
+                        )
+                else:
+                    failure = finish_auth(sasl, attempt, event.reply, now=now, cache=cache)
+            break
+        if isinstance(event, Closed):
+            return (yield from _closed(ctx, session, event))
+        raise AssertionError(f"unexpected event during AUTH: {event!r}")
+    if failure is not None:
+        return (yield from _fail_and_quit(ctx, session, failure))
+    return True

@@ -1,0 +1,199 @@
+"""Everything the delivery core reads from a :class:`~pyfix_smtp.config.Config`, derived once.
+
+Parsing a Config into option objects (DNS planner, TLS, SASL, protocol,
+content encoder, REQUIRETLS policy, timeouts) costs far more than sending
+a small message over a cached connection, so :func:`delivery_options`
+builds a :class:`DeliveryOptions` once per Config (a bounded
+``functools.lru_cache``; Config is frozen and hashable) and every delivery
+with that Config shares it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pyfix_smtp.config import Config
+from pyfix_smtp.errors import ConfigError, TlsPolicyError
+from pyfix_smtp.maps import TableList
+from pyfix_smtp.protocol.connection import ClientOptions
+from pyfix_smtp.protocol.content import EncoderOptions
+from pyfix_smtp.protocol.extensions import EhloDiscard
+from pyfix_smtp.protocol.replies import DEFAULT_LINE_LENGTH_LIMIT
+from pyfix_smtp.sasl.options import SaslOptions
+from pyfix_smtp.tls.levels import TlsLevel
+from pyfix_smtp.tls.options import TlsOptions
+from pyfix_smtp.tls.requiretls import RequireTlsPolicy
+
+__all__ = ["TIMEOUT_PARAMETERS", "DeliveryOptions", "delivery_options"]
+
+#: Every time limit the core applies, by Postfix parameter name (the
+#: protocol machine names the one for its current stage).
+TIMEOUT_PARAMETERS = (
+    "smtp_connect_timeout",
+    "smtp_helo_timeout",
+    "smtp_starttls_timeout",
+    "smtp_xforward_timeout",
+    "smtp_mail_timeout",
+    "smtp_rcpt_timeout",
+    "smtp_data_init_timeout",
+    "smtp_data_xfer_timeout",
+    "smtp_data_done_timeout",
+    "smtp_quit_timeout",
+    "smtp_rset_timeout",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOptions:
+    """The delivery core's view of one Config (see :func:`delivery_options`).
+
+    Attribute names are Postfix parameter names where there is one; in an
+    LMTP Config they hold the ``lmtp_*`` values, as in Postfix.
+    """
+
+    config: Config
+    protocol: str
+    timeouts: Mapping[str, float]
+    #: ``smtp_per_request_deadline`` (or its old name ``smtp_per_record_deadline``).
+    per_request_deadline: bool
+    smtp_min_data_rate: int
+    client: ClientOptions
+    encoder: EncoderOptions
+    tls: TlsOptions
+    sasl: SaslOptions
+    requiretls_policy: RequireTlsPolicy | None
+    global_tls_level: TlsLevel
+    smtp_mx_address_limit: int
+    smtp_mx_session_limit: int
+    smtp_skip_5xx_greeting: bool
+    soft_bounce: bool
+    myhostname: str
+    minimal_backoff_time: float
+    smtp_address_verify_target: str
+    lmtp_assume_final: bool
+    smtp_bind_address: str
+    smtp_bind_address6: str
+    smtp_bind_address_enforce: bool
+    smtp_fallback_relay: tuple[str, ...]
+    smtp_tcp_port: str
+    use_srv_lookup: tuple[str, ...]
+    known_tcp_ports: Mapping[str, int]
+    disable_dns_lookups: bool
+    smtp_connection_cache_on_demand: bool
+    smtp_connection_cache_destinations: tuple[str, ...]
+    smtp_connection_cache_time_limit: float
+    smtp_connection_reuse_time_limit: float
+    smtp_connection_reuse_count_limit: int
+    smtp_discard_ehlo_keyword_address_maps: TableList
+    smtp_pix_workaround_maps: TableList
+    delay_logging_resolution_limit: int
+    #: Stands in for Postfix's master.cf service name in connection-cache
+    #: keys: ``service_name`` plus a digest of the whole Config, so that
+    #: deliveries with different settings never share a cached connection.
+    service_key: str
+    sasl_enabled: bool = field(default=False)
+
+    def timeout(self, parameter: str | None) -> float:
+        """The value of a timeout parameter (``smtp_helo_timeout`` when None)."""
+        return self.timeouts[parameter or "smtp_helo_timeout"]
+
+
+def _mapping(pairs: tuple[tuple[str, int], ...]) -> dict[str, int]:
+    return dict(pairs)
+
+
+@functools.lru_cache(maxsize=64)
+def delivery_options(config: Config) -> DeliveryOptions:
+    """The options of *config*, computed once per Config.
+
+    Raises:
+        ConfigError: a parameter the core needs has an unusable value
+            (the error names it).
+    """
+    cfg = config
+    lmtp = cfg.protocol == "lmtp"
+    timeouts = {name: float(getattr(cfg, name)) for name in TIMEOUT_PARAMETERS}
+    for name, value in timeouts.items():
+        if value < 0:
+            raise ConfigError(name, value, "a time limit cannot be negative")
+    if cfg.smtp_min_data_rate < 1:
+        raise ConfigError("smtp_min_data_rate", cfg.smtp_min_data_rate, "must be at least 1")
+    pix = frozenset(w.lower() for w in cfg.smtp_pix_workarounds)
+    client = ClientOptions(
+        lmtp=lmtp,
+        helo_name=cfg.smtp_helo_name,
+        always_send_ehlo=cfg.smtp_always_send_ehlo,
+        never_send_ehlo=cfg.smtp_never_send_ehlo,
+        discard_ehlo_keywords=EhloDiscard.parse(cfg.smtp_discard_ehlo_keywords),
+        pix_workarounds=pix & {"disable_esmtp", "delay_dotcrlf"},
+        skip_quit_response=cfg.smtp_skip_quit_response,
+        line_length_limit=DEFAULT_LINE_LENGTH_LIMIT,  # Postfix line_length_limit (reply lines)
+        smtputf8_enable=cfg.smtputf8_enable,
+        disable_mime_output_conversion=cfg.disable_mime_output_conversion,
+        send_dummy_mail_auth=cfg.smtp_sasl_auth_enable and cfg.smtp_send_dummy_mail_auth,
+        send_xforward_command=cfg.smtp_send_xforward_command,
+        quote_rfc821_envelope=cfg.smtp_quote_rfc821_envelope,
+        tls_block_early_mail_reply=cfg.smtp_tls_block_early_mail_reply,
+        tls_wrappermode=cfg.smtp_tls_wrappermode,
+        myhostname=cfg.myhostname,
+    )
+    encoder = EncoderOptions.from_config(cfg)
+    tls = TlsOptions.from_config(cfg)
+    sasl = SaslOptions.from_config(cfg)
+    requiretls: RequireTlsPolicy | None = None
+    if cfg.requiretls_enable:
+        origin = "lmtp_requiretls_policy" if lmtp else "smtp_requiretls_policy"
+        try:
+            requiretls = RequireTlsPolicy.parse(cfg.smtp_requiretls_policy, origin=origin)
+        except TlsPolicyError as exc:
+            raise ConfigError(origin, cfg.smtp_requiretls_policy, exc.reason) from None
+    target = cfg.smtp_address_verify_target.lower()
+    if target not in ("rcpt", "data"):
+        raise ConfigError(
+            "smtp_address_verify_target", cfg.smtp_address_verify_target, "expected rcpt or data"
+        )
+    for name in ("smtp_mx_address_limit", "smtp_mx_session_limit"):
+        if getattr(cfg, name) < 0:
+            raise ConfigError(name, getattr(cfg, name), "must be 0 (no limit) or more")
+    return DeliveryOptions(
+        config=cfg,
+        protocol=cfg.protocol,
+        timeouts=timeouts,
+        per_request_deadline=cfg.smtp_per_request_deadline or cfg.smtp_per_record_deadline,
+        smtp_min_data_rate=cfg.smtp_min_data_rate,
+        client=client,
+        encoder=encoder,
+        tls=tls,
+        sasl=sasl,
+        requiretls_policy=requiretls,
+        global_tls_level=tls.global_level,
+        smtp_mx_address_limit=cfg.smtp_mx_address_limit,
+        smtp_mx_session_limit=cfg.smtp_mx_session_limit,
+        smtp_skip_5xx_greeting=cfg.smtp_skip_5xx_greeting,
+        soft_bounce=cfg.soft_bounce,
+        myhostname=cfg.myhostname,
+        minimal_backoff_time=cfg.minimal_backoff_time,
+        smtp_address_verify_target=target,
+        lmtp_assume_final=cfg.lmtp_assume_final,
+        smtp_bind_address=cfg.smtp_bind_address,
+        smtp_bind_address6=cfg.smtp_bind_address6,
+        smtp_bind_address_enforce=cfg.smtp_bind_address_enforce,
+        smtp_fallback_relay=cfg.smtp_fallback_relay,
+        smtp_tcp_port=cfg.smtp_tcp_port,
+        use_srv_lookup=cfg.use_srv_lookup,
+        known_tcp_ports=_mapping(cfg.known_tcp_ports),
+        disable_dns_lookups=cfg.disable_dns_lookups
+        or cfg.smtp_dns_support_level.lower() == "disabled",
+        smtp_connection_cache_on_demand=cfg.smtp_connection_cache_on_demand,
+        smtp_connection_cache_destinations=cfg.smtp_connection_cache_destinations,
+        smtp_connection_cache_time_limit=cfg.smtp_connection_cache_time_limit,
+        smtp_connection_reuse_time_limit=cfg.smtp_connection_reuse_time_limit,
+        smtp_connection_reuse_count_limit=cfg.smtp_connection_reuse_count_limit,
+        smtp_discard_ehlo_keyword_address_maps=cfg.smtp_discard_ehlo_keyword_address_maps,
+        smtp_pix_workaround_maps=cfg.smtp_pix_workaround_maps,
+        delay_logging_resolution_limit=cfg.delay_logging_resolution_limit,
+        service_key=f"{cfg.service_name or cfg.protocol}#{hash(cfg) & 0xFFFFFFFF:08x}",
+        sasl_enabled=cfg.smtp_sasl_auth_enable,
+    )

@@ -1,0 +1,302 @@
+"""The recipients of one delivery and what has been decided for them.
+
+Postfix keeps one recipient list per delivery request and marks each
+recipient during a session: *keep* (try the next server) or *drop*
+(reported: sent, deferred or bounced). After the session the dropped ones
+leave the list and the kept ones are unmarked for the next server
+(smtp_rcpt.c ``smtp_rcpt_cleanup()``). :class:`Recipients` does the same
+and turns every *drop* into exactly one
+:class:`~pyfix_smtp.delivery.report.RecipientOutcome`.
+
+Reports are collected as they happen and stamped with the time once per
+session (:meth:`Recipients.flush`), which saves clock reads on the hot
+path; Postfix's ``delays=`` fields come out the same to the resolution it
+logs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pyfix_smtp.delivery.report import Action, MessageTimes, RecipientOutcome
+from pyfix_smtp.delivery.trouble import Judgement, Verdict, judge
+from pyfix_smtp.protocol.envelope import Envelope
+from pyfix_smtp.status import Failure, Reply
+
+__all__ = ["LOGGER", "Recipients"]
+
+#: Postfix-format log lines go here (``pyfix_smtp.delivery``).
+LOGGER = logging.getLogger("pyfix_smtp.delivery")
+
+_KEEP = 1
+_DROP = 2
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A decided recipient whose outcome waits for its time stamp."""
+
+    index: int
+    action: Action
+    status: str
+    reason: str
+    relay: str
+    reply: Reply | None
+    setup_done: float | None
+    conn_use: int
+    soft_bounce: bool
+
+
+class Recipients:
+    """Recipient bookkeeping for one delivery (Postfix SMTP_RCPT_* macros).
+
+    Attributes:
+        left: indexes of recipients still to deliver, in envelope order
+            (Postfix ``rcpt_list`` up to ``SMTP_RCPT_LEFT``).
+        final_server: the current server is the last one that will be tried
+            (Postfix SMTP_MISC_FLAG_FINAL_SERVER).
+        events: informational log lines (hosts skipped ...), in order.
+    """
+
+    __slots__ = (
+        "_marks",
+        "_outcomes",
+        "_pending",
+        "arrival",
+        "envelope",
+        "events",
+        "final_server",
+        "handoff",
+        "left",
+        "queue_id",
+        "resolution",
+        "soft_bounce",
+        "why",
+    )
+
+    def __init__(
+        self,
+        envelope: Envelope,
+        *,
+        arrival: float,
+        handoff: float,
+        queue_id: str = "",
+        soft_bounce: bool = False,
+        resolution: int = 2,
+    ) -> None:
+        self.envelope = envelope
+        count = len(envelope.recipients)
+        self.left: list[int] = list(range(count))
+        self._marks: dict[int, int] = {}
+        self._outcomes: list[RecipientOutcome | None] = [None] * count
+        self._pending: list[_Pending] = []
+        self.final_server = False
+        self.events: list[str] = []
+        self.arrival = arrival
+        self.handoff = handoff
+        self.queue_id = queue_id
+        self.soft_bounce = soft_bounce
+        self.resolution = resolution
+        #: The last failure recorded (Postfix ``state->why``), for the
+        #: recipients left over after the last server.
+        self.why: Failure | None = None
+
+    # -- counts ---------------------------------------------------------------
+
+    @property
+    def unmarked(self) -> list[int]:
+        """Recipients of this session without a verdict yet."""
+        marks = self._marks
+        return [i for i in self.left if i not in marks]
+
+    @property
+    def any_unmarked(self) -> bool:
+        """Postfix ``SMTP_RCPT_LEFT(state) > SMTP_RCPT_MARK_COUNT(state)``."""
+        return len(self._marks) < len(self.left)
+
+    def is_marked(self, index: int) -> bool:
+        """True once *index* was kept or dropped in this session."""
+        return index in self._marks
+
+    # -- logging --------------------------------------------------------------
+
+    def info(self, text: str, *, with_queue_id: bool = True) -> None:
+        """An informational line (Postfix ``msg_info``): logged and kept in :attr:`events`."""
+        line = f"{self.queue_id}: {text}" if with_queue_id and self.queue_id else text
+        self.events.append(line)
+        LOGGER.info("%s", line)
+
+    def warning(self, text: str) -> None:
+        """A warning line (Postfix ``msg_warn``): logged and kept in :attr:`events`."""
+        self.events.append(f"warning: {text}")
+        LOGGER.warning("%s", text)
+
+    # -- verdicts ---------------------------------------------------------------
+
+    def keep(self, index: int) -> None:
+        """Postfix SMTP_RCPT_KEEP: try this recipient at the next server."""
+        self._marks[index] = _KEEP
+
+    def _drop(self, pending: _Pending) -> None:
+        # Postfix SMTP_RCPT_DROP: reported now, removed after the session.
+        self._marks[pending.index] = _DROP
+        self._pending.append(pending)
+
+    def done(
+        self,
+        index: int,
+        reply: Reply,
+        *,
+        relay: str,
+        delivered: bool = False,
+        setup_done: float | None = None,
+        conn_use: int = 1,
+    ) -> None:
+        """Postfix smtp_rcpt_done(): the server took the recipient."""
+        if index in self._marks:
+            raise AssertionError(f"recipient {index} already has a verdict")
+        status = reply.status if reply.status[0] == "2" else "2.0.0"
+        self._drop(
+            _Pending(
+                index,
+                Action.DELIVERED if delivered else Action.RELAYED,
+                status,
+                str(reply),
+                relay,
+                reply,
+                setup_done,
+                conn_use,
+                False,
+            )
+        )
+
+    def fail(
+        self,
+        index: int,
+        failure: Failure,
+        *,
+        relay: str,
+        reply: Reply | None = None,
+        soft_non_final: bool = False,
+        final_server: bool | None = None,
+        setup_done: float | None = None,
+        conn_use: int = 1,
+        log_keep: bool = True,
+    ) -> Judgement:
+        """Postfix smtp_rcpt_fail(): keep, defer or bounce one recipient."""
+        if index in self._marks:
+            raise AssertionError(f"recipient {index} already has a verdict")
+        self.why = failure
+        verdict = judge(
+            failure,
+            final_server=self.final_server if final_server is None else final_server,
+            soft_bounce=self.soft_bounce,
+            soft_non_final=soft_non_final,
+        )
+        if verdict.verdict is Verdict.KEEP:
+            if log_keep:  # smtp_rcpt_fail(): msg_info("%s: %s", queue_id, reason)
+                self.info(failure.reason)
+            self.keep(index)
+            return verdict
+        action = Action.BOUNCED if verdict.verdict is Verdict.BOUNCE else Action.DEFERRED
+        self._drop(
+            _Pending(
+                index,
+                action,
+                verdict.failure.status,
+                verdict.failure.reason,
+                relay,
+                reply,
+                setup_done,
+                conn_use,
+                verdict.soft_bounce,
+            )
+        )
+        return verdict
+
+    def fail_all(
+        self,
+        failure: Failure,
+        *,
+        relay: str,
+        reply: Reply | None = None,
+        soft_non_final: bool = False,
+        final_server: bool | None = None,
+        setup_done: float | None = None,
+        conn_use: int = 1,
+    ) -> Judgement:
+        """Postfix smtp_bulk_fail(): the same verdict for every unmarked recipient.
+
+        A *keep* verdict is logged once as an info line, as Postfix does.
+        """
+        self.why = failure
+        verdict = judge(
+            failure,
+            final_server=self.final_server if final_server is None else final_server,
+            soft_bounce=self.soft_bounce,
+            soft_non_final=soft_non_final,
+        )
+        if verdict.verdict is Verdict.KEEP:
+            self.info(failure.reason)  # smtp_bulk_fail(): msg_info("%s: %s", queue_id, reason)
+        for index in self.unmarked:
+            self.fail(
+                index,
+                failure,
+                relay=relay,
+                reply=reply,
+                soft_non_final=soft_non_final,
+                final_server=final_server,
+                setup_done=setup_done,
+                conn_use=conn_use,
+                log_keep=False,
+            )
+        return verdict
+
+    # -- the end of a session ---------------------------------------------------
+
+    def flush(self, now: float) -> None:
+        """Stamp the reports collected so far with *now* and log them."""
+        if not self._pending:
+            return
+        resolution = self.resolution
+        log = LOGGER.isEnabledFor(logging.INFO)
+        for p in self._pending:
+            recipient = self.envelope.recipients[p.index]
+            orcpt = recipient.orcpt.address if recipient.orcpt is not None else None
+            setup = p.setup_done if p.setup_done is not None else now
+            outcome = RecipientOutcome(
+                recipient=recipient.address.unquoted,
+                action=p.action,
+                status=p.status,
+                reason=p.reason,
+                relay=p.relay,
+                reply=p.reply,
+                original_recipient=orcpt,
+                times=MessageTimes(self.arrival, self.handoff, setup, max(now, setup)),
+                conn_use=p.conn_use,
+                soft_bounce=p.soft_bounce,
+            )
+            self._outcomes[p.index] = outcome
+            if log:
+                LOGGER.info("%s", outcome.log_line(self.queue_id, resolution))
+        self._pending.clear()
+
+    def cleanup(self) -> None:
+        """Postfix smtp_rcpt_cleanup(): drop decided recipients, unmark kept ones."""
+        if self._marks:
+            marks = self._marks
+            self.left = [i for i in self.left if marks.get(i) != _DROP]
+            marks.clear()
+
+    def outcomes(self) -> tuple[RecipientOutcome, ...]:
+        """Every recipient's one outcome, in envelope order.
+
+        Raises:
+            AssertionError: a recipient has no outcome (a bug: Postfix
+                panics with "left-over recipients" in that case).
+        """
+        missing = [i for i, o in enumerate(self._outcomes) if o is None]
+        if missing or self._pending:
+            raise AssertionError(f"recipients without an outcome: {missing}")
+        return tuple(o for o in self._outcomes if o is not None)

@@ -1,0 +1,267 @@
+"""One mail transaction on a ready session (Postfix smtp_xfer() and smtp_loop()).
+
+The protocol machine does the pipelining and produces one outcome per
+recipient of the transaction; :func:`transfer` streams the content when the
+server is ready for it and applies Postfix's verdicts:
+
+* accepted: ``relayed`` (``delivered`` for an LMTP server without DSN when
+  ``lmtp_assume_final = yes``, smtp_rcpt.c smtp_rcpt_done());
+* a reply that refused MAIL, a RCPT, DATA or the message: the reply's
+  status (soft: keep for the next server unless this is the final one);
+* SIZE too big (5.3.4) before any command, SMTPUTF8 needed (5.6.7);
+* lost connection or timeout: 4.4.2 with the stage named; when TLS was up
+  at level ``may`` the same address is retried in plaintext (Postfix
+  PLAINTEXT_FALLBACK_OK_AFTER_TLS_SESSION_FAILURE);
+* content the MIME converter gives up on: its status, and the connection
+  is dropped without ending the data (smtp_mime_fail()).
+
+Address-verification probes stop before the content: recipients accepted
+at RCPT (``smtp_address_verify_target = rcpt``) or at DATA (``data``) are
+reported deliverable and the connection is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import replace
+
+from pyfix_smtp.delivery.context import Context
+from pyfix_smtp.delivery.effects import (
+    Effect,
+    EffectResult,
+    GetTime,
+    IoFailure,
+    IoFailureKind,
+    Receive,
+    Send,
+)
+from pyfix_smtp.delivery.handshake import log_warnings
+from pyfix_smtp.delivery.session import CONTENT_WRITE_SIZE, Session
+from pyfix_smtp.errors import ContentError
+from pyfix_smtp.protocol.connection import State
+from pyfix_smtp.protocol.content import ContentEncoder
+from pyfix_smtp.protocol.events import (
+    Closed,
+    DataReady,
+    RecipientResult,
+    Stage,
+    TransactionResult,
+    XforwardResult,
+)
+from pyfix_smtp.protocol.failures import reply_failure
+from pyfix_smtp.status import Failure, Reply
+
+__all__ = ["transfer"]
+
+Steps = Generator[Effect, EffectResult, None]
+
+
+def transfer(ctx: Context, session: Session) -> Steps:
+    """Deliver the message to the recipients still left, over *session*."""
+    rcpts = ctx.rcpts
+    conn = session.conn
+    indexes = list(rcpts.left)
+    full = ctx.request.envelope
+    envelope = (
+        full
+        if len(indexes) == len(full.recipients)
+        else replace(full, recipients=tuple(full.recipients[i] for i in indexes))
+    )
+    if envelope.requiretls != ctx.requiretls_active:
+        # smtp_loop(): REQUIRETLS / RET=HDRS only when reqtls_level > disable
+        envelope = replace(envelope, requiretls=ctx.requiretls_active)
+    now = yield GetTime()
+    assert isinstance(now, float | int)
+    session.setup_done = float(now)  # smtp_loop() SMTP_STATE_MAIL: conn_setup_done
+    if session.expired(now):
+        session.dont_cache()  # smtp_loop() SMTP_STATE_DOT: THIS_SESSION_IS_EXPIRED
+    keep = session.cacheable
+    session.write(conn.start_transaction(envelope, keep_session=keep, now=float(now)))
+    probe = ctx.request.verify_probe
+    accepted: dict[int, Reply] = {}
+    refused: dict[int, Reply] = {}
+    result: TransactionResult | None = None
+    closed: Closed | None = None
+    while True:
+        if result is not None and conn.state is State.READY:
+            break
+        event = yield from session.events()
+        log_warnings(ctx, session)
+        if isinstance(event, TransactionResult):
+            result = event
+        elif isinstance(event, DataReady):
+            if probe:
+                yield from _probe_done(ctx, session, indexes, event, accepted, refused)
+                return
+            yield from _send_content(ctx, session, event)
+        elif isinstance(event, RecipientResult):
+            (accepted if event.accepted else refused)[event.index] = event.reply
+        elif isinstance(event, XforwardResult):
+            if event.reply.code // 100 != 2:  # smtp_loop(): only a warning
+                ctx.rcpts.warning(
+                    f"host {session.label} said: {event.reply} (in reply to {event.stage.request})"
+                )
+        elif isinstance(event, Closed):
+            closed = event
+            break
+    if result is None:  # pragma: no cover - the machine settles everyone before Closed
+        raise AssertionError("transaction ended without outcomes")
+    _settle(ctx, session, indexes, result, closed)
+    if closed is not None:
+        yield from session.close(abort=closed.lost)
+
+
+def _settle(
+    ctx: Context,
+    session: Session,
+    indexes: list[int],
+    result: TransactionResult,
+    closed: Closed | None,
+) -> None:
+    """Apply Postfix's verdicts to the transaction's outcomes."""
+    rcpts = ctx.rcpts
+    lost = closed is not None and closed.lost
+    if lost:
+        session.dont_cache_throttled()  # smtp_stream_except(): SMTP_MISC_FAIL_THROTTLE
+        if any(
+            o.failure is not None and o.reply is None and o.failure.status == "4.4.2"
+            for o in result.outcomes
+        ) and (session.conn.tls_active and ctx.plaintext_fallback_ok(session, tls_up=True)):
+            session.retry_plain = True  # RETRY_AS_PLAINTEXT: the final flag is cleared
+    final = False if session.retry_plain else None
+    delivered = (
+        ctx.lmtp
+        and ctx.options.lmtp_assume_final
+        and not (session.conn.extensions is not None and session.conn.extensions.dsn)
+    )
+    logged: set[str] = set()
+    for outcome in result.outcomes:
+        index = indexes[outcome.index]
+        if outcome.delivered:
+            assert outcome.reply is not None
+            rcpts.done(
+                index,
+                outcome.reply,
+                relay=session.relay,
+                delivered=delivered,
+                setup_done=session.setup_done,
+                conn_use=session.conn_use,
+            )
+            continue
+        failure = outcome.failure
+        assert failure is not None
+        soft_non_final = outcome.reply is None and failure.status == "5.6.7"
+        # One info line per failure, as smtp_bulk_fail() logs one per bulk.
+        first = failure.reason not in logged
+        logged.add(failure.reason)
+        rcpts.fail(
+            index,
+            failure,
+            relay=session.relay,
+            reply=outcome.reply,
+            soft_non_final=soft_non_final,
+            final_server=final,
+            setup_done=session.setup_done,
+            conn_use=session.conn_use,
+            log_keep=first,
+        )
+        if soft_non_final:
+            session.dont_cache()  # SMTP_MISC_FAIL_DONT_CACHE
+
+
+def _probe_done(
+    ctx: Context,
+    session: Session,
+    indexes: list[int],
+    ready: DataReady,
+    accepted: dict[int, Reply],
+    refused: dict[int, Reply],
+) -> Steps:
+    """An address probe got past RCPT: report and drop the connection (smtp_loop())."""
+    rcpts = ctx.rcpts
+    target_data = ctx.options.smtp_address_verify_target == "data"
+    for local, refusal in refused.items():
+        failure = reply_failure(refusal, Stage.RCPT, session.name_address)
+        rcpts.fail(
+            indexes[local],
+            failure,
+            relay=session.relay,
+            reply=refusal,
+            setup_done=session.setup_done,
+            conn_use=session.conn_use,
+        )
+    for local in ready.accepted:
+        reply: Reply | None = accepted.get(local)
+        if target_data and ready.reply is not None:
+            reply = Reply(ready.reply.code, "2.0.0", ready.reply.lines, ready.reply.wire_lines)
+        if reply is None:  # pragma: no cover - an accepted recipient had a reply
+            continue
+        rcpts.done(
+            indexes[local],
+            reply,
+            relay=session.relay,
+            setup_done=session.setup_done,
+            conn_use=session.conn_use,
+        )
+    # The server waits for content: no further I/O on this connection.
+    session.forbidden = True
+    yield from session.close(abort=True)
+
+
+def _send_content(ctx: Context, session: Session, ready: DataReady) -> Steps:
+    """Stream the message after 354 (or as BDAT chunks), ending with "." (and QUIT)."""
+    conn = session.conn
+    opts = ctx.options
+    encoder_options = opts.encoder
+    if ready.downgrade_8bit != encoder_options.downgrade_8bit:
+        encoder_options = replace(encoder_options, downgrade_8bit=ready.downgrade_8bit)
+    encoder = ContentEncoder(encoder_options, framing=ready.framing)
+    pending: list[bytes] = []
+    size = 0
+    try:
+        for chunk in ctx.request.content.open():
+            out = encoder.feed(chunk)
+            if out:
+                pending.append(out)
+                size += len(out)
+            if size >= CONTENT_WRITE_SIZE:
+                data = conn.send_data(b"".join(pending))
+                pending.clear()
+                size = 0
+                if not (yield from _write(session, data)):
+                    return
+        pending.append(encoder.finish())
+    except ContentError as exc:
+        # smtp_mime_fail(): fail the message, drop the connection mid-DATA
+        session.dont_cache()
+        conn.abort_data(Failure(exc.status, exc.reason))
+        return
+    except OSError as exc:
+        session.dont_cache()
+        conn.abort_data(Failure("4.3.0", f"error reading message content: {exc}"))
+        return
+    data = conn.send_data(b"".join(pending), final=True)
+    yield from _write(session, data)
+
+
+def _write(session: Session, data: bytes) -> Generator[Effect, EffectResult, bool]:
+    """Write content; after a broken write, look for a premature reply (smtp_loop())."""
+    timeout = yield from session.limit()
+    if timeout is None:
+        session.conn.timed_out()
+        return False
+    result = yield Send(data, timeout)
+    if result is None:
+        session.extend_deadline(len(data))
+        return True
+    if not isinstance(result, IoFailure):
+        raise TypeError(f"Send needs None or IoFailure, got {result!r}")
+    if result.kind is IoFailureKind.TIMEOUT:
+        session.conn.timed_out()
+        return False
+    # LOST_CONNECTION_INSIDE_DATA: a 5xx may be waiting before the end of file.
+    more = yield Receive(timeout)
+    if type(more) is bytes and more:
+        session.conn.receive_data(more)
+    session.conn.receive_data(b"")
+    return False
