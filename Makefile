@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev,docs]'
+	$(BIN)/python -m pip install -q -e '.[dev,docs,bench]'
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -40,6 +40,13 @@ docs: $(VENV)/.installed-dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 test: $(VENV)/.installed-dev peers lint typecheck pytest docs
+
+# Benchmarks against smtp-source, smtplib and aiosmtplib (benchmarks/README.md).
+bench: $(VENV)/.installed-dev peers
+	$(BIN)/python -m benchmarks.run
+
+bench-smoke: $(VENV)/.installed-dev peers
+	$(BIN)/python -m benchmarks.run --smoke
 
 clean:
 	rm -rf $(VENV) site .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -58,3 +58,22 @@ def test_sink_factory_applies_fault_flags(sink_factory: SinkFactory) -> None:
         ],
     )
     assert replies[3].startswith(b"500 5.3.0")
+
+
+def test_sink_dump_directory_receives_the_message(sink_factory: SinkFactory) -> None:
+    sink = sink_factory.start(dump=True)
+    _chat(
+        sink,
+        [
+            b"HELO client.example\r\n",
+            b"MAIL FROM:<a@example.org>\r\n",
+            b"RCPT TO:<b@example.net>\r\n",
+            b"DATA\r\n",
+            b"Subject: dumped\r\n\r\nbody\r\n.\r\n",
+            b"QUIT\r\n",
+        ],
+    )
+    assert sink.dump_dir is not None
+    dumps = [p.read_bytes() for p in sink.dump_dir.rglob("*") if p.is_file()]
+    assert len(dumps) == 1
+    assert b"Subject: dumped" in dumps[0]

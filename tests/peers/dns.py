@@ -164,6 +164,7 @@ def make_dns_lab(
         f"  logfile: {directory}/nsd.log\n"
         f"  zonesdir: {directory}\n"
         "  verbosity: 1\n"
+        "  rrl-ratelimit: 0\n"  # NSD's default 200/s per client makes unbound retransmit
         "remote-control:\n"
         "  control-enable: no\n"
         + "".join(

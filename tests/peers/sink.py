@@ -7,6 +7,8 @@ stops them when the session ends.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,7 @@ class SinkFactory:
     binary: str
     tmp: Path
     started: list[Sink] = field(default_factory=list)
+    dump_dirs: list[Path] = field(default_factory=list)
 
     def start(
         self,
@@ -58,9 +61,12 @@ class SinkFactory:
         argv += ["-h", SINK_HOSTNAME, *flags]
         dump_dir: Path | None = None
         if dump:
-            dump_dir = self.tmp / f"dump-{port}"
-            dump_dir.mkdir(mode=0o777, parents=True, exist_ok=True)
-            dump_dir.chmod(0o777)  # smtp-sink exits if the -u user cannot write here
+            # smtp-sink exits if the -u user cannot write here, and pytest's
+            # temporary directories are mode 0700: use a world-writable
+            # directory directly under the system temporary directory.
+            dump_dir = Path(tempfile.mkdtemp(prefix=f"pyfix-sink-{port}-"))
+            dump_dir.chmod(0o777)
+            self.dump_dirs.append(dump_dir)
             argv += ["-d", str(dump_dir / "%Y%m%d%H/%M.")]
         bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         argv += [bind, str(backlog)]
@@ -74,6 +80,8 @@ class SinkFactory:
     def stop_all(self) -> None:
         while self.started:
             self.started.pop().process.stop()
+        while self.dump_dirs:
+            shutil.rmtree(self.dump_dirs.pop(), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
