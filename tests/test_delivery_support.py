@@ -160,6 +160,12 @@ class Server:
         """Every step was used."""
         return self._next() is None
 
+    @property
+    def client_checked(self) -> bool:
+        """Every ``C`` step was checked (server lines after the last one may be unread)."""
+        self._next()
+        return all(step[0] != "C" for step in self.steps[self._pos :])
+
 
 @dataclass
 class World:
