@@ -290,23 +290,27 @@ def fetch_sts(
 ) -> FetchedPolicy | IoFailure:
     """Execute a :class:`FetchStsPolicy` with :func:`pyfix_smtp.tls.fetch.fetch_policy`.
 
-    A response other than ``200`` is an ``IoFailure`` naming the HTTP status
-    (RFC 8461 §3.3: only a 200 response carries a policy). *connect_to*
-    sends the request elsewhere (a test server) while TLS still checks
-    ``mta-sts.<domain>``.
+    Any HTTP response is a :class:`FetchedPolicy` (the core checks the
+    status); no complete response (TLS or certificate failure, timeout,
+    too large) is an ``IoFailure``. *connect_to* sends the request
+    elsewhere (a test server) while TLS still checks ``mta-sts.<domain>``.
     """
     from pyfix_smtp.tls.fetch import fetch_policy
     from pyfix_smtp.tls.mtasts import StsFetch, policy_url
 
     domain = effect.domain.rstrip(".").lower()
-    request = StsFetch(domain, policy_url(domain), f"mta-sts.{domain}", timeout=effect.timeout)
+    request = StsFetch(
+        domain,
+        policy_url(domain),
+        f"mta-sts.{domain}",
+        max_bytes=effect.max_bytes,
+        timeout=effect.timeout,
+    )
     host, port = connect_to if connect_to is not None else (None, 443)
     result = fetch_policy(request, context=context, connect_host=host, connect_port=port)
     if result.error is not None:
         return IoFailure(_ERROR, result.error)
-    if result.status != 200:
-        return IoFailure(_ERROR, f"HTTP status {result.status}")
-    return FetchedPolicy(result.body)
+    return FetchedPolicy(result.body, result.status, result.content_type)
 
 
 def _timeout(value: float) -> float | None:
