@@ -256,3 +256,71 @@ def test_sender_dependent_sessions_do_not_mix() -> None:
     assert report.outcomes[0].action is Action.RELAYED
     assert report.outcomes[0].conn_use == 1  # another sender: another label
     assert srv.connections == 2
+
+
+@pytest.mark.parametrize(
+    "replies",
+    [
+        pytest.param(
+            [("S", b"250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n")], id="together"
+        ),
+        pytest.param(
+            [
+                ("S", b"250-2.0.0 O"),
+                ("S", b"k\r\n250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n"),
+                ("S", b"250 2.1.5 Ok\r\n354 go\r\n"),
+            ],
+            id="split",
+        ),
+    ],
+)
+def test_pipelined_probe_reply_is_split_off_the_transaction_replies(
+    replies: list[tuple[object, ...]],
+) -> None:
+    world = one_mx()
+    srv = world.server(
+        "192.0.2.1", 25, [*happy(), *replies, ("S", b"250 2.0.0 Ok: queued as 2\r\n")]
+    )
+    deliver(request(connection_cache=True), world)
+    report = deliver(request(connection_cache=True), world)
+    assert report.outcomes[0].action is Action.RELAYED
+    assert report.outcomes[0].reason == "250 2.0.0 Ok: queued as 2"
+    second = srv.text.split("\r\n.\r\n", 1)[1]
+    assert second.startswith("RSET\r\nMAIL FROM:<sender@example.org>")  # one write
+
+
+def test_probe_before_a_local_failure_on_a_reused_session() -> None:
+    world = one_mx()
+    srv = world.server("192.0.2.1", 25, [*happy(), ("S", b"250 2.0.0 Ok\r\n")])
+    deliver(request(connection_cache=True), world)
+    big = b"Subject: big\r\n\r\n" + b"x" * 20_000_000 + b"\r\n"
+    (outcome,) = deliver(request(connection_cache=True, content=big), world).outcomes
+    assert outcome.status == "5.3.4"  # SIZE 10240000 exceeded, after the probe
+    assert srv.text.endswith(".\r\nRSET\r\n")
+
+
+def test_no_pipelining_means_the_probe_waits_for_its_reply() -> None:
+    world = one_mx()
+    ehlo = ("S", b"250-mx1.example.net\r\n250 8BITMIME\r\n")
+    srv = world.server(
+        "192.0.2.1",
+        25,
+        [
+            ("S", GREETING),
+            ehlo,
+            ("S", b"250 2.1.0 Ok\r\n"),
+            ("S", b"250 2.1.5 Ok\r\n"),
+            ("S", b"354 go\r\n"),
+            ("S", b"250 2.0.0 Ok\r\n"),
+            ("S", b"250 2.0.0 Ok\r\n"),
+            ("C", b"RSET\r\n"),
+            ("S", b"250 2.1.0 Ok\r\n"),
+            ("S", b"250 2.1.5 Ok\r\n"),
+            ("S", b"354 go\r\n"),
+            ("S", b"250 2.0.0 Ok\r\n"),
+        ],
+    )
+    deliver(request(connection_cache=True), world)
+    report = deliver(request(connection_cache=True), world)
+    assert report.outcomes[0].conn_use == 2
+    assert ".\r\nRSET\r\nMAIL FROM:" in srv.text

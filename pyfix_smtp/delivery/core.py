@@ -30,7 +30,6 @@ The walk, as Postfix 3.11's ``smtp_connect_inet()`` / ``smtp_connect_local()``:
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Generator
 from dataclasses import replace
 
@@ -55,7 +54,7 @@ from pyfix_smtp.delivery.handshake import handshake, log_warnings
 from pyfix_smtp.delivery.options import DeliveryOptions, delivery_options
 from pyfix_smtp.delivery.report import DeliveryReport
 from pyfix_smtp.delivery.request import DeliveryRequest
-from pyfix_smtp.delivery.session import CachedState, Session
+from pyfix_smtp.delivery.session import CachedState, ProbeFailed, Session
 from pyfix_smtp.delivery.state import Recipients
 from pyfix_smtp.delivery.tlsplan import (
     requiretls_action,
@@ -81,9 +80,6 @@ from pyfix_smtp.tls.policy import TlsPolicy
 __all__ = ["deliver_steps"]
 
 Steps = Generator[Effect, EffectResult, None]
-
-_SITE_MEMO: OrderedDict[tuple[object, ...], Site] = OrderedDict()
-_SITE_MEMO_SIZE = 512
 
 
 def deliver_steps(request: DeliveryRequest) -> Generator[Effect, EffectResult, DeliveryReport]:
@@ -246,20 +242,21 @@ class _Delivery:
                 " for unix-domain destinations."
             )
             policy = replace(policy, level=TlsLevel.NONE)
-        session: Session | None = None
+        rcpts.final_server = True  # "All delivery errors bounce or defer."
         if ctx.conn_load:
-            session = yield from self._take(
+            cached = yield from self._take(
                 (dest_label(ctx.keys, tls_level=int(TlsLevel.NONE)),),
                 policy=policy,
                 nexthop=path,
                 best_mx=None,
+                defer_probe=True,
             )
-        if session is None:
-            session = yield from self._connect(site, candidate, policy, path)
+            if cached is not None and (yield from self._transfer_reused(cached)):
+                return
+        session = yield from self._connect(site, candidate, policy, path)
         if session is None:
             return
-        rcpts.final_server = True  # "All delivery errors bounce or defer."
-        if session.from_cache or (yield from handshake(ctx, session)):
+        if (yield from handshake(ctx, session)):
             yield from transfer(ctx, session)
         yield from self._cleanup(session)
 
@@ -288,7 +285,8 @@ class _Delivery:
                 requested=self.request.envelope.requiretls,
                 nexthop_domain=domain,
             )
-            ctx.keys = replace(ctx.keys, requiretls_level=_level_key(ctx))
+            if ctx.keys.requiretls_level != _level_key(ctx):
+                ctx.keys = replace(ctx.keys, requiretls_level=_level_key(ctx))
             site = yield from self._plan(destination, plan_options, last=i == count - 1)
             fallback = destination.is_fallback
             for warning in site.warnings:
@@ -308,11 +306,12 @@ class _Delivery:
         self, destination: Destination, plan_options: PlanOptions, *, last: bool
     ) -> Generator[Effect, EffectResult, Site]:
         """Plan one site; DNS batches become Resolve/ResolveMany effects."""
-        key = (destination, plan_options, last)
-        memo = _SITE_MEMO.get(key)
-        if memo is not None:
-            _SITE_MEMO.move_to_end(key)
-            return memo
+        memo = self.options.memo
+        key = ("site", destination, id(plan_options), last)
+        found = memo.get(key)
+        if found is not None and found[0] is plan_options:
+            site: Site = found[1]
+            return site
         steps = plan_site_batched(destination, plan_options, self.request.rng, last=last)
         asked = False
         try:
@@ -335,9 +334,9 @@ class _Delivery:
         assert isinstance(site, Site)
         if not asked and len(site.candidates) + len(site.spare) <= 1:
             # A literal address: nothing random, nothing looked up.
-            _SITE_MEMO[key] = site
-            if len(_SITE_MEMO) > _SITE_MEMO_SIZE:
-                _SITE_MEMO.popitem(last=False)
+            if len(memo) > 4096:
+                memo.clear()
+            memo[key] = (plan_options, site)
         return site
 
     def _cache_policy(self, domain: str) -> None:
@@ -480,13 +479,17 @@ class _Delivery:
         if addresses and rcpts.left and ctx.nexthop_label:
             # Postfix looks up with a dummy TLS policy (level none).
             label = dest_label(ctx.keys, tls_level=int(TlsLevel.NONE))
-            session = yield from self._take((label,), policy=None, nexthop=nexthop, best_mx=None)
+            session = yield from self._take(
+                (label,), policy=None, nexthop=nexthop, best_mx=None, defer_probe=True
+            )
             if session is not None:
-                count = 1
-                self._update_addresses(addresses, session.endpoint.address, count)
+                saved = list(addresses)
+                self._update_addresses(addresses, session.endpoint.address, 1)
                 rcpts.final_server = site.final and not addresses
-                yield from transfer(ctx, session)
-                yield from self._cleanup(session)
+                if (yield from self._transfer_reused(session)):
+                    count = 1
+                else:
+                    addresses[:] = saved
         i = 0
         while rcpts.left and i < len(addresses):
             candidate = addresses[i]
@@ -500,18 +503,35 @@ class _Delivery:
                 )
                 i += 1
                 continue
-            session = yield from self._take_endpoint(candidate, policy, nexthop, best_mx=True)
+            session = yield from self._take_endpoint(
+                candidate, policy, nexthop, best_mx=True, defer_probe=True
+            )
             if session is None:
                 i += 1
                 continue
-            count += 1
-            removed = self._update_addresses(addresses, session.endpoint.address, count)
-            if removed != i:
+            saved = list(addresses)
+            removed = self._update_addresses(addresses, session.endpoint.address, count + 1)
+            following = i if removed == i else i + 1
+            rcpts.final_server = site.final and following >= len(addresses)
+            if not (yield from self._transfer_reused(session)):
+                addresses[:] = saved  # the probe failed: as if nothing was cached
                 i += 1
-            rcpts.final_server = site.final and i >= len(addresses)
-            yield from transfer(ctx, session)
-            yield from self._cleanup(session)
+                continue
+            count += 1
+            i = following
         return count
+
+    def _transfer_reused(self, session: Session) -> Generator[Effect, EffectResult, bool]:
+        """A transaction on a reused session; False when its RSET probe failed."""
+        try:
+            yield from transfer(self._ctx, session)
+        except ProbeFailed:
+            yield from session.close(abort=True)  # smtp_reuse_common(): smtp_session_free()
+            yield from self._cleanup(session)
+            return False
+        self._ctx.cache_used.add(session.endpoint.address)
+        yield from self._cleanup(session)
+        return True
 
     def _update_addresses(self, addresses: list[Candidate], address: str, count: int) -> int:
         """Postfix smtp_update_addr_list(); returns the index removed (-1: none)."""
@@ -526,7 +546,13 @@ class _Delivery:
         return -1
 
     def _take_endpoint(
-        self, candidate: Candidate, policy: TlsPolicy, nexthop: str, *, best_mx: bool
+        self,
+        candidate: Candidate,
+        policy: TlsPolicy,
+        nexthop: str,
+        *,
+        best_mx: bool,
+        defer_probe: bool = False,
     ) -> Generator[Effect, EffectResult, Session | None]:
         """Postfix smtp_reuse_addr()."""
         ctx = self._ctx
@@ -548,8 +574,16 @@ class _Delivery:
         policy: TlsPolicy | None,
         nexthop: str,
         best_mx: bool | None,
+        defer_probe: bool = False,
     ) -> Generator[Effect, EffectResult, Session | None]:
-        """Postfix smtp_reuse_common(): take a cached session, probe it with RSET."""
+        """Postfix smtp_reuse_common(): take a cached session, probe it with RSET.
+
+        With *defer_probe* and a server that offers PIPELINING, the probe is
+        left to the transaction (:attr:`Session.probe_pending`): it goes out
+        in the same write as MAIL, RCPT and DATA, and the session is used
+        only when its reply is 2xx (a difference from Postfix, which waits
+        for the RSET reply first; it saves one round trip per message).
+        """
         ctx = self._ctx
         result = yield CacheTake(labels)
         if result is None:
@@ -575,6 +609,10 @@ class _Delivery:
         if conn.state is not State.READY:
             yield from session.close(abort=True)
             return None
+        ext = conn.extensions
+        if defer_probe and ext is not None and ext.pipelining:
+            session.probe_pending = True
+            return session
         session.write(conn.rset())  # smtp_rset(): the RSET probe
         event = yield from session.events()
         log_warnings(ctx, session)

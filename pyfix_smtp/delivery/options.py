@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyfix_smtp.config import Config
 from pyfix_smtp.errors import ConfigError, TlsPolicyError
@@ -94,6 +95,10 @@ class DeliveryOptions:
     #: deliveries with different settings never share a cached connection.
     service_key: str
     sasl_enabled: bool = field(default=False)
+    #: Values derived from this Config and reused across deliveries (parsed
+    #: nexthops, planner options, address plans of literal nexthops, TLS
+    #: policies that needed no DNS); bounded by their users.
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     def timeout(self, parameter: str | None) -> float:
         """The value of a timeout parameter (``smtp_helo_timeout`` when None)."""
@@ -104,7 +109,9 @@ def _mapping(pairs: tuple[tuple[str, int], ...]) -> dict[str, int]:
     return dict(pairs)
 
 
-@functools.lru_cache(maxsize=64)
+_BY_ID: dict[int, tuple[Config, DeliveryOptions]] = {}
+
+
 def delivery_options(config: Config) -> DeliveryOptions:
     """The options of *config*, computed once per Config.
 
@@ -112,6 +119,22 @@ def delivery_options(config: Config) -> DeliveryOptions:
         ConfigError: a parameter the core needs has an unusable value
             (the error names it).
     """
+    hit = _BY_ID.get(id(config))
+    if hit is not None and hit[0] is config:
+        return hit[1]
+    options = _by_value(config)
+    if len(_BY_ID) >= 64:
+        _BY_ID.clear()
+    _BY_ID[id(config)] = (config, options)  # keeps config alive: its id stays unique
+    return options
+
+
+@functools.lru_cache(maxsize=64)
+def _by_value(config: Config) -> DeliveryOptions:
+    return _build(config)
+
+
+def _build(config: Config) -> DeliveryOptions:
     cfg = config
     lmtp = cfg.protocol == "lmtp"
     timeouts = {name: float(getattr(cfg, name)) for name in TIMEOUT_PARAMETERS}

@@ -18,7 +18,6 @@ which is I/O and therefore the transport's job (see *spool* in
 
 from __future__ import annotations
 
-import functools
 import io
 import ipaddress
 import random
@@ -27,6 +26,7 @@ from dataclasses import dataclass, replace
 from email.message import Message
 
 from pyfix_smtp.config import Config
+from pyfix_smtp.delivery.options import delivery_options
 from pyfix_smtp.destination import Destination, sites
 from pyfix_smtp.dns.options import PlanOptions
 from pyfix_smtp.errors import ConfigError
@@ -208,20 +208,38 @@ class DeliveryRequest:
         return opts
 
 
-@functools.lru_cache(maxsize=64)
 def plan_options_for(
     config: Config,
     own_addresses: tuple[str, ...] | None = None,
     proxy_addresses: tuple[str, ...] | None = None,
 ) -> PlanOptions:
-    """:meth:`PlanOptions.from_config`, cached per (Config, addresses)."""
-    return PlanOptions.from_config(
-        config, own_addresses=own_addresses, proxy_addresses=proxy_addresses
-    )
+    """:meth:`PlanOptions.from_config`, computed once per (Config, addresses)."""
+    memo = delivery_options(config).memo
+    key = ("plan", own_addresses, proxy_addresses)
+    found = memo.get(key)
+    if found is None:
+        found = PlanOptions.from_config(
+            config, own_addresses=own_addresses, proxy_addresses=proxy_addresses
+        )
+        memo[key] = found
+    assert isinstance(found, PlanOptions)
+    return found
 
 
-@functools.lru_cache(maxsize=256)
 def _destinations(nexthop: str, config: Config) -> tuple[Destination, ...]:
+    """The parsed nexthop, once per (nexthop, Config)."""
+    memo = delivery_options(config).memo
+    key = ("nexthop", nexthop)
+    found = memo.get(key)
+    if found is None:
+        if len(memo) > 4096:
+            memo.clear()
+        found = memo[key] = _parse_destinations(nexthop, config)
+    assert isinstance(found, tuple)
+    return found
+
+
+def _parse_destinations(nexthop: str, config: Config) -> tuple[Destination, ...]:
     """Postfix smtp_connect(): the nexthop's sites, then the fallback relays."""
     text = nexthop
     if config.protocol == "lmtp" and text.startswith("inet:"):

@@ -38,11 +38,15 @@ from pyfix_smtp.protocol.events import NEED_DATA, Event, ProtocolWarning, Stage
 from pyfix_smtp.tls.levels import TlsLevel
 from pyfix_smtp.tls.policy import TlsPolicy
 
-__all__ = ["CONTENT_WRITE_SIZE", "CachedState", "Session"]
+__all__ = ["CONTENT_WRITE_SIZE", "CachedState", "ProbeFailed", "Session"]
 
 #: Write content in pieces of about this size (the encoder's output is
 #: joined up to it, so a small message goes out in one write with "." and QUIT).
 CONTENT_WRITE_SIZE = 256 * 1024
+
+
+class ProbeFailed(Exception):
+    """A pipelined RSET probe failed: the cached session must not be used."""
 
 
 @dataclass(slots=True)
@@ -89,12 +93,16 @@ class Session:
             (Postfix ``tls_retry_plain``).
         cert_matched: the server certificate matched the policy.
         setup_done: when the mail transaction started (``conn_setup_done``).
+        probe_pending: a reused session's RSET probe goes out pipelined with
+            the next transaction; its reply is checked before the protocol
+            machine sees the rest (no message data is sent before it).
     """
 
     __slots__ = (
         "_deadline",
         "_deadline_stage",
         "_out",
+        "_probe_buf",
         "best_mx",
         "cert_matched",
         "closed",
@@ -110,6 +118,7 @@ class Session:
         "nexthop",
         "options",
         "policy",
+        "probe_pending",
         "retry_plain",
         "reuse_count",
         "setup_done",
@@ -156,6 +165,8 @@ class Session:
         self.setup_done: float | None = None
         self.warnings: list[str] = []
         self._out: list[bytes] = []
+        self.probe_pending = False
+        self._probe_buf = b""
         self._deadline = 0.0
         self._deadline_stage: Stage | None = None
 
@@ -210,36 +221,89 @@ class Session:
         """The next protocol event, after whatever writes and reads it takes.
 
         Protocol warnings are logged by the caller from :attr:`warnings`.
+
+        Raises:
+            ProbeFailed: a pipelined RSET probe (see :attr:`probe_pending`)
+                was refused or the connection ended before its reply.
         """
         conn = self.conn
+        out = self._out
         while True:
             event = conn.next_event()
-            if event is NEED_DATA:
-                yield from self._exchange()
+            if event is not NEED_DATA:
+                if isinstance(event, ProtocolWarning):
+                    self.warnings.append(event.text)
+                    continue
+                return event
+            # The machine needs input: write what is queued, then read.
+            pending = conn.data_to_send()
+            if pending:
+                out.append(pending)
+            if out and not (yield from self.flush()):
                 continue
-            if isinstance(event, ProtocolWarning):
-                self.warnings.append(event.text)
-                continue
-            return event
+            if self.options.per_request_deadline:
+                timeout = yield from self.limit()
+                if timeout is None:
+                    if self.probe_pending:
+                        raise ProbeFailed("timeout")
+                    conn.timed_out()
+                    continue
+            else:
+                timeout = self.options.timeout(conn.timeout_parameter)
+            result = yield Receive(timeout)
+            if type(result) is bytes:
+                if self.probe_pending:
+                    result = self._probe_reply(result)
+                    if not result:
+                        continue
+                conn.receive_data(result)
+            elif isinstance(result, IoFailure):
+                if self.probe_pending:
+                    raise ProbeFailed(result.reason)
+                self.io_failed(result)
+            else:
+                raise TypeError(f"Receive needs bytes or IoFailure, got {result!r}")
 
-    def _exchange(self) -> Generator[Effect, EffectResult, None]:
-        conn = self.conn
-        pending = conn.data_to_send()
-        if pending:
-            self._out.append(pending)
-        if self._out and not (yield from self.flush()):
-            return
-        timeout = yield from self.limit()
-        if timeout is None:
-            conn.timed_out()
-            return
-        result = yield Receive(timeout)
-        if type(result) is bytes:
-            conn.receive_data(result)
-        elif isinstance(result, IoFailure):
-            self.io_failed(result)
-        else:
-            raise TypeError(f"Receive needs bytes or IoFailure, got {result!r}")
+    def _probe_reply(self, data: bytes) -> bytes:
+        """Split the reply to a pipelined RSET probe off the input (Postfix smtp_rset()).
+
+        Returns the input that follows it (for the protocol machine).
+        """
+        if not data:
+            raise ProbeFailed("lost connection")
+        buf = self._probe_buf + data
+        start = 0
+        while True:
+            end = buf.find(b"\n", start)
+            if end < 0:
+                self._probe_buf = buf
+                return b""
+            line = buf[start:end]
+            start = end + 1
+            if len(line) >= 4 and line[3:4] == b"-":
+                continue  # a continuation line
+            break
+        self.probe_pending = False
+        self._probe_buf = b""
+        if not (line[:1] == b"2" and line[1:3].isdigit()):
+            # smtp_proto.c CANT_RSET_THIS_SESSION: the session is not reused
+            raise ProbeFailed(line.decode("ascii", "replace").strip())
+        return buf[start:]
+
+    def run_probe(self) -> Generator[Effect, EffectResult, None]:
+        """Send a pending RSET probe on its own and check the reply.
+
+        Raises:
+            ProbeFailed: the probe was refused or the connection broke.
+        """
+        self.write(b"RSET\r\n")
+        yield from self.flush()
+        while self.probe_pending:
+            result = yield Receive(self.options.timeouts["smtp_rset_timeout"])
+            if type(result) is not bytes:
+                raise ProbeFailed(getattr(result, "reason", "lost connection"))
+            if self._probe_reply(result):
+                self.dont_cache()  # more than the reply: do not trust the session
 
     def flush(self) -> Generator[Effect, EffectResult, bool]:
         """Send what is queued; False when the connection broke (the machine knows)."""
@@ -247,14 +311,21 @@ class Session:
             return True
         data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
         self._out.clear()
-        timeout = yield from self.limit()
-        if timeout is None:
-            self.conn.timed_out()
-            return False
+        if self.options.per_request_deadline:
+            timeout = yield from self.limit()
+            if timeout is None:
+                if self.probe_pending:
+                    raise ProbeFailed("timeout")
+                self.conn.timed_out()
+                return False
+        else:
+            timeout = self.options.timeout(self.conn.timeout_parameter)
         result = yield Send(data, timeout)
         if result is None:
             return True
         if isinstance(result, IoFailure):
+            if self.probe_pending:
+                raise ProbeFailed(result.reason)
             self.io_failed(result)
             return False
         raise TypeError(f"Send needs None or IoFailure, got {result!r}")

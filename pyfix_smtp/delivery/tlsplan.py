@@ -9,14 +9,14 @@
 * :func:`server_policy` - the :class:`~pyfix_smtp.tls.policy.TlsPolicy` for
   one candidate server (Postfix smtp_get_effective_tls_level()), TLSA and
   CNAME queries done through ``Resolve`` effects. Policies that needed no
-  DNS are remembered across deliveries (they depend on the configuration
-  and the server only), which keeps the per-message cost low on busy
-  connections.
+  DNS are remembered across deliveries in the Config's
+  :attr:`~pyfix_smtp.delivery.options.DeliveryOptions.memo` (they depend on
+  the configuration and the server only), which keeps the per-message cost
+  low on busy connections.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Generator
 
 from pyfix_smtp.delivery.effects import (
@@ -35,9 +35,6 @@ from pyfix_smtp.tls.policy import MxFacts, TlsPolicy, TlsTarget, evaluate_steps
 from pyfix_smtp.tls.requiretls import RequireTlsAction
 
 __all__ = ["requiretls_action", "server_policy", "sts_policy", "target_for"]
-
-_MEMO: OrderedDict[tuple[object, ...], TlsPolicy] = OrderedDict()
-_MEMO_SIZE = 1024
 
 
 def requiretls_action(
@@ -84,11 +81,12 @@ def server_policy(
     sts: StsPolicy | None,
 ) -> Generator[Effect, EffectResult, TlsPolicy]:
     """The TLS policy for *target*; DNS questions become ``Resolve`` effects."""
-    key = (options.service_key, target, tls_required_no, requiretls, sts)
-    policy = _MEMO.get(key)
-    if policy is not None:
-        _MEMO.move_to_end(key)
-        return policy
+    memo = options.memo
+    key = ("tls", target, tls_required_no, requiretls, sts)
+    found = memo.get(key)
+    if found is not None:
+        assert isinstance(found, TlsPolicy)
+        return found
     steps = evaluate_steps(
         target, options.tls, tls_required_no=tls_required_no, requiretls=requiretls, sts=sts
     )
@@ -107,9 +105,9 @@ def server_policy(
         policy = stop.value
     assert isinstance(policy, TlsPolicy)
     if not asked:
-        _MEMO[key] = policy
-        if len(_MEMO) > _MEMO_SIZE:
-            _MEMO.popitem(last=False)
+        if len(memo) > 4096:
+            memo.clear()
+        memo[key] = policy
     return policy
 
 

@@ -1,5 +1,11 @@
 """One mail transaction on a ready session (Postfix smtp_xfer() and smtp_loop()).
 
+A session taken from the connection cache may still owe its RSET probe
+(:attr:`~pyfix_smtp.delivery.session.Session.probe_pending`): the probe
+then leads the pipelined MAIL/RCPT/DATA group and
+:class:`~pyfix_smtp.delivery.session.ProbeFailed` escapes from here when it
+fails, before any recipient was judged and before any message data went out.
+
 The protocol machine does the pipelining and produces one outcome per
 recipient of the transaction; :func:`transfer` streams the content when the
 server is ready for it and applies Postfix's verdicts:
@@ -76,7 +82,14 @@ def transfer(ctx: Context, session: Session) -> Steps:
     if session.expired(now):
         session.dont_cache()  # smtp_loop() SMTP_STATE_DOT: THIS_SESSION_IS_EXPIRED
     keep = session.cacheable
-    session.write(conn.start_transaction(envelope, keep_session=keep, now=float(now)))
+    commands = conn.start_transaction(envelope, keep_session=keep, now=float(now))
+    if session.probe_pending:
+        if commands:
+            # The RSET probe of a reused session leads the pipelined commands.
+            session.write(b"RSET\r\n")
+        else:
+            yield from session.run_probe()  # a local failure: probe first anyway
+    session.write(commands)
     probe = ctx.request.verify_probe
     accepted: dict[int, Reply] = {}
     refused: dict[int, Reply] = {}
