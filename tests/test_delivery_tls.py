@@ -483,3 +483,41 @@ def test_handshake_io_failure_counts_as_handshake_failure() -> None:
     (outcome,) = deliver(request(cfg=config(smtp_tls_security_level="encrypt")), world).outcomes
     assert outcome.reason == "Cannot start TLS: handshake failure"
     assert world.of(Close) == [Close(abort=True)]
+
+
+# -- MTA-STS (beyond Postfix) ----------------------------------------------------------------
+
+
+def test_mta_sts_enforce_skips_unlisted_mx_hosts_and_requires_a_valid_certificate() -> None:
+    from pyfix_smtp.delivery.effects import FetchedPolicy, FetchStsPolicy
+    from pyfix_smtp.dns.records import TxtRecord
+    from pyfix_smtp.tls.stscache import MemoryStsCache
+
+    world = two_mx()
+    world.answer("_mta-sts.example.net", "TXT", (TxtRecord((b"v=STSv1; id=20240101",)),))
+    world.sts["example.net"] = FetchedPolicy(
+        b"version: STSv1\nmode: enforce\nmx: mx2.example.net\nmax_age: 86400\n"
+    )
+    mx1 = world.server("192.0.2.1", 25, tls_happy())
+    world.server("192.0.2.2", 25, tls_happy("mx2.example.net", verified=True))
+    cache = MemoryStsCache()
+    cfg = config(smtp_tls_security_level="may")
+    report = deliver(request(cfg=cfg, mta_sts=True, sts_cache=cache), world)
+    assert report.outcomes[0].relay == f"{MX2}:25"
+    assert mx1.connections == 0
+    (fetch,) = world.of(FetchStsPolicy)
+    assert fetch.domain == "example.net"  # type: ignore[attr-defined]
+    (start,) = world.of(StartTls)
+    assert start.policy.level.text == "secure"  # type: ignore[attr-defined]
+    assert len(cache) == 1
+
+
+def test_mta_sts_is_off_unless_asked_for() -> None:
+    from pyfix_smtp.delivery.effects import FetchStsPolicy
+    from pyfix_smtp.tls.stscache import MemoryStsCache
+
+    world = one_mx()
+    world.server("192.0.2.1", 25, happy())
+    report = deliver(request(sts_cache=MemoryStsCache()), world)
+    assert report.outcomes[0].action is Action.RELAYED
+    assert world.of(FetchStsPolicy) == []
