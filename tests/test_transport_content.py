@@ -35,7 +35,7 @@ from pyfix_smtp.delivery.effects import (
 )
 from pyfix_smtp.delivery.request import ContentSource
 from pyfix_smtp.protocol.content import encode_data
-from pyfix_smtp.transport.aio import AsyncDriver, Stream, close_stream
+from pyfix_smtp.transport.aio import AsyncDriver, Connection, close_connection
 from pyfix_smtp.transport.cache import ConnectionCache
 from pyfix_smtp.transport.content import prepare_content, serialise_message, spool
 from pyfix_smtp.transport.sync import SyncDriver, close_socket
@@ -228,7 +228,7 @@ def run(kind: str, script: Steps) -> object:
     if kind == "sync":
         cache: ConnectionCache[socket.socket] = ConnectionCache(close_socket)
         return SyncDriver(object(), cache).run(script)  # type: ignore[arg-type]
-    acache: ConnectionCache[Stream] = ConnectionCache(close_stream)
+    acache: ConnectionCache[Connection] = ConnectionCache(close_connection)
     return asyncio.run(AsyncDriver(object(), acache).run(script))  # type: ignore[arg-type]
 
 

@@ -36,7 +36,7 @@ from pyfix_smtp.delivery.effects import (
     Receive,
     Send,
 )
-from pyfix_smtp.transport.aio import AsyncDriver, Stream, close_stream
+from pyfix_smtp.transport.aio import AsyncDriver, Connection, close_connection
 from pyfix_smtp.transport.cache import ConnectionCache
 from pyfix_smtp.transport.sync import SyncDriver, close_socket
 from tests.peers import free_port
@@ -71,7 +71,9 @@ class Runner:
                 cache.close_all()
 
         async def main() -> list[object]:
-            acache: ConnectionCache[Stream] = ConnectionCache(close_stream, max_size=max_size)
+            acache: ConnectionCache[Connection] = ConnectionCache(
+                close_connection, max_size=max_size
+            )
             try:
                 return [await AsyncDriver(_NoResolver(), acache).run(s()) for s in scripts]  # type: ignore[arg-type]
             finally:
@@ -85,7 +87,7 @@ class Runner:
             return self.run(*scripts)
 
         async def main() -> list[object]:
-            acache: ConnectionCache[Stream] = ConnectionCache(close_stream)
+            acache: ConnectionCache[Connection] = ConnectionCache(close_connection)
             try:
                 return list(
                     await asyncio.gather(

@@ -38,15 +38,11 @@ from pyfix_smtp.delivery.effects import (
 from pyfix_smtp.status import Failure
 from pyfix_smtp.tls.options import TlsOptions
 from pyfix_smtp.tls.policy import TlsPolicy, TlsTarget, evaluate
-from pyfix_smtp.transport.aio import AsyncDriver, Stream, close_stream
+from pyfix_smtp.transport.aio import AsyncDriver, Connection, close_connection
 from pyfix_smtp.transport.cache import ConnectionCache
 from pyfix_smtp.transport.sync import SyncDriver, TlsContexts, close_socket
-from tests.peers import postfix as _postfix
 from tests.peers.certs import LabCerts
 from tests.peers.postfix import PostfixSmtpd
-
-# The Postfix fixture is not in conftest's plugins yet: make it visible here.
-postfix_smtpd = _postfix.postfix_smtpd
 
 pytestmark = pytest.mark.peers
 
@@ -80,7 +76,7 @@ class Runner:
                 cache.close_all()
 
         async def main() -> list[object]:
-            acache: ConnectionCache[Stream] = ConnectionCache(close_stream)
+            acache: ConnectionCache[Connection] = ConnectionCache(close_connection)
             try:
                 return [
                     await AsyncDriver(_NoResolver(), acache, self.contexts).run(s())  # type: ignore[arg-type]

@@ -1,12 +1,17 @@
-"""The asyncio driver: executes the delivery core's effects with asyncio streams.
+"""The asyncio driver: executes the delivery core's effects on an event loop.
 
 :class:`AsyncDriver` is :class:`~pyfix_smtp.transport.sync.SyncDriver` for an
 event loop: one driver per delivery, any number of deliveries running
-concurrently in one loop. Connections are ``(StreamReader, StreamWriter)``
-pairs; ``StartTls`` upgrades them in place with ``StreamWriter.start_tls()``
-(Python 3.11+); ``ResolveMany`` runs its lookups concurrently. Exceptions
-are mapped to values with the same functions as the blocking driver, so both
-report the same texts.
+concurrently in one loop. ``ResolveMany`` runs its lookups concurrently.
+Exceptions are mapped to values with the same functions as the blocking
+driver, so both report the same texts.
+
+A connection is a :class:`Connection`, a small ``asyncio.Protocol`` rather
+than a StreamReader/StreamWriter pair: a ``Receive`` that finds data already
+buffered returns without suspending, and read timeouts cost no timer per
+read (one timer per connection is re-armed lazily, as an event loop's I/O
+deadlines usually are). ``StartTls`` upgrades the transport in place with
+``loop.start_tls()``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Generator
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyfix_smtp.delivery.effects import (
     CachedSession,
@@ -58,39 +63,184 @@ if TYPE_CHECKING:
     from pyfix_smtp.tls.options import TlsOptions
     from pyfix_smtp.tls.policy import TlsPolicy
 
-__all__ = ["AsyncDriver", "Stream", "close_stream"]
+__all__ = ["AsyncDriver", "Connection", "close_connection"]
 
 T = TypeVar("T")
 
 _ERROR = IoFailureKind.ERROR
-_READ_LIMIT = 1 << 20  # StreamReader buffer before it pauses the transport
+_EOF = IoFailureKind.EOF
+_TIMED_OUT = IoFailure(IoFailureKind.TIMEOUT, "Connection timed out")
+_NO_CONNECTION = IoFailure(_ERROR, "no connection")
+_MAX_BUFFER = 1 << 20  # stop reading from the socket beyond this much unread data
 
 
-class Stream(NamedTuple):
-    """One asyncio connection."""
+class Connection(asyncio.Protocol):
+    """One client connection: a receive buffer and at most one waiting reader.
 
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
+    Read deadlines: :meth:`receive` stores its deadline; one timer per
+    connection fires no earlier than the oldest deadline and re-arms itself
+    for the current one, so a read that completes in time costs no timer.
+    """
 
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self._buffer = b""
+        self._eof = False
+        self._lost = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._paused = False
+        self._drained: asyncio.Future[None] | None = None
 
-def close_stream(stream: Stream, polite: bool = False) -> None:
-    """Close *stream* without waiting; ``polite`` queues ``QUIT`` first."""
-    writer = stream.writer
-    transport = writer.transport
-    if transport.is_closing():
-        return
-    try:
-        if polite:
-            writer.write(b"QUIT\r\n")
-            writer.close()  # flushes the buffer, then closes
+    # -- asyncio.Protocol -------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer = self._buffer + data if self._buffer else data
+        if len(self._buffer) > _MAX_BUFFER and self.transport is not None:
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        return False  # let the transport close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._eof = True
+        self._error = exc
+        self._wake()
+        drained, self._drained = self._drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        drained, self._drained = self._drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    # -- what the driver uses ---------------------------------------------
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # nobody waits: the next receive() arms a new timer
+        if self.loop.time() >= self._deadline:
+            waiter.set_exception(TimeoutError())
         else:
-            transport.abort()
-    except (OSError, RuntimeError):  # the loop is closed already
-        pass
+            self._timer = self.loop.call_at(self._deadline, self._check_deadline)
+
+    async def receive(self, max_bytes: int, timeout: float) -> bytes | IoFailure:
+        """What is buffered (up to *max_bytes*), waiting up to *timeout* for a first byte."""
+        if not self._buffer:
+            if self._eof:
+                return self._eof_result()
+            waiter = self.loop.create_future()
+            self._waiter = waiter
+            if timeout > 0:
+                self._deadline = self.loop.time() + timeout
+                if self._timer is None:
+                    self._timer = self.loop.call_at(self._deadline, self._check_deadline)
+            try:
+                await waiter
+            except TimeoutError:
+                return _TIMED_OUT
+            finally:
+                self._waiter = None
+            if not self._buffer:
+                return self._eof_result()
+        data = self._buffer
+        if len(data) > max_bytes:
+            self._buffer = data[max_bytes:]
+            data = data[:max_bytes]
+        else:
+            self._buffer = b""
+            if self.transport is not None and len(data) > _MAX_BUFFER and not self._lost:
+                self.transport.resume_reading()
+        return data
+
+    def _eof_result(self) -> bytes | IoFailure:
+        error = self._error
+        if error is None:
+            return b""  # a clean close
+        return io_failure(error)
+
+    async def send(self, data: bytes, timeout: float) -> IoFailure | None:
+        """Queue *data*; wait (up to *timeout*) only while the transport's buffer is full."""
+        transport = self.transport
+        if transport is None:
+            return _NO_CONNECTION
+        if not transport.is_closing():
+            transport.write(data)
+            if self._paused and not self._lost:
+                drained = self.loop.create_future()
+                self._drained = drained
+                try:
+                    async with asyncio.timeout(timeout if timeout > 0 else None):
+                        await drained
+                except TimeoutError:
+                    return _TIMED_OUT
+            if not transport.is_closing():
+                return None
+        if not self._lost:
+            # A failed write closes the transport at once but reports the
+            # error to connection_lost() one loop iteration later.
+            await asyncio.sleep(0)
+        return self._lost_result()
+
+    def _lost_result(self) -> IoFailure:
+        if self._error is not None:
+            return io_failure(self._error)
+        return IoFailure(_EOF, "Connection closed")
+
+    def close(self, *, flush: bool = False, polite: bool = False) -> None:
+        """Close without waiting.
+
+        ``flush`` sends what is still queued first (after the core's QUIT);
+        ``polite`` also queues a ``QUIT``; otherwise the connection is aborted.
+        """
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        try:
+            if polite and not self._lost:
+                transport.write(b"QUIT\r\n")
+                transport.close()
+            elif flush:
+                transport.close()
+            else:
+                transport.abort()
+        except (OSError, RuntimeError):  # the loop is closed already
+            pass
+
+
+def close_connection(connection: Connection, polite: bool = False) -> None:
+    """Close *connection*: the cache's closer (``polite``: QUIT first)."""
+    connection.close(polite=polite)
 
 
 class AsyncDriver:
-    """Executes effects with asyncio streams for one delivery at a time.
+    """Executes effects on the running event loop for one delivery at a time.
 
     Args:
         resolver: answers ``Resolve``/``ResolveMany`` (an
@@ -106,7 +256,7 @@ class AsyncDriver:
     def __init__(
         self,
         resolver: AsyncResolver,
-        cache: ConnectionCache[Stream],
+        cache: ConnectionCache[Connection],
         contexts: TlsContexts | None = None,
         *,
         sts_fetcher: StsFetcher = fetch_sts,
@@ -117,7 +267,7 @@ class AsyncDriver:
         self.contexts = contexts if contexts is not None else TlsContexts()
         self.sts_fetcher = sts_fetcher
         self.clock = clock
-        self.stream: Stream | None = None
+        self.connection: Connection | None = None
         self._handlers: dict[type, Callable[[Any], Awaitable[EffectResult]]] = {
             Send: self._send,
             Receive: self._receive,
@@ -161,11 +311,11 @@ class AsyncDriver:
             raise TypeError(f"not an effect: {effect!r}")
         return await handler(effect)
 
-    def release(self) -> None:
-        """Abort the current connection, if any."""
-        stream, self.stream = self.stream, None
-        if stream is not None:
-            close_stream(stream)
+    def release(self, *, abort: bool = True) -> None:
+        """Close the current connection, if any (abort: drop unsent data)."""
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            connection.close(flush=not abort)
 
     # -- effects ---------------------------------------------------------
 
@@ -194,58 +344,43 @@ class AsyncDriver:
             sock.setblocking(False)
             async with asyncio.timeout(effect.timeout if effect.timeout > 0 else None):
                 await loop.sock_connect(sock, address)
+            local = ""
+            if not effect.endpoint.unix:
+                # Requests and replies are small; a pipelined batch is one write.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                local = str(sock.getsockname()[0])
+            connection = Connection(loop)
+            if effect.endpoint.unix:
+                await loop.create_unix_connection(lambda: connection, sock=sock)
+            else:
+                await loop.create_connection(lambda: connection, sock=sock)
         except (OSError, ValueError) as exc:
             sock.close()
-            if isinstance(exc, ValueError):
+            if isinstance(exc, ValueError):  # e.g. an embedded NUL in a path
                 return IoFailure(_ERROR, str(exc))
             return connect_failure(exc)
         except BaseException:  # cancelled
             sock.close()
             raise
-        local = ""
-        try:
-            if effect.endpoint.unix:
-                reader, writer = await asyncio.open_unix_connection(sock=sock, limit=_READ_LIMIT)
-            else:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                local = str(sock.getsockname()[0])
-                reader, writer = await asyncio.open_connection(sock=sock, limit=_READ_LIMIT)
-        except OSError as exc:
-            sock.close()
-            return io_failure(exc)
-        self.stream = Stream(reader, writer)
+        self.connection = connection
         return Connected(local)
 
     async def _send(self, effect: Send) -> IoFailure | None:
-        stream = self.stream
-        if stream is None:
-            return IoFailure(_ERROR, "no connection")
-        writer = stream.writer
-        try:
-            writer.write(effect.data)
-            if writer.transport.get_write_buffer_size() == 0:
-                await writer.drain()  # everything went out; only reports a lost connection
-            else:
-                async with asyncio.timeout(effect.timeout if effect.timeout > 0 else None):
-                    await writer.drain()
-        except (OSError, RuntimeError) as exc:
-            return io_failure(exc)
-        return None
+        connection = self.connection
+        if connection is None:
+            return _NO_CONNECTION
+        return await connection.send(effect.data, effect.timeout)
 
     async def _receive(self, effect: Receive) -> bytes | IoFailure:
-        stream = self.stream
-        if stream is None:
-            return IoFailure(_ERROR, "no connection")
-        try:
-            async with asyncio.timeout(effect.timeout if effect.timeout > 0 else None):
-                return await stream.reader.read(effect.max_bytes)
-        except OSError as exc:
-            return io_failure(exc)
+        connection = self.connection
+        if connection is None:
+            return _NO_CONNECTION
+        return await connection.receive(effect.max_bytes, effect.timeout)
 
     async def _start_tls(self, effect: StartTls) -> TlsEstablished | TlsFailed | IoFailure:
-        stream = self.stream
-        if stream is None:
-            return IoFailure(_ERROR, "no connection")
+        connection = self.connection
+        if connection is None or connection.transport is None:
+            return _NO_CONNECTION
         policy: TlsPolicy = effect.policy  # type: ignore[assignment]
         options: TlsOptions = effect.options  # type: ignore[assignment]
         try:
@@ -253,30 +388,39 @@ class AsyncDriver:
         except TlsPolicyError as exc:
             return TlsFailed(TLS_CONFIG_FAILURE, str(exc))
         timeout = effect.timeout if effect.timeout > 0 else None
+        loop = connection.loop
         try:
             async with asyncio.timeout(timeout):
-                await stream.writer.start_tls(
-                    ctx, server_hostname=policy.sni or None, ssl_handshake_timeout=timeout
+                transport = await loop.start_tls(
+                    connection.transport,
+                    connection,
+                    ctx,
+                    server_hostname=policy.sni or None,
+                    ssl_handshake_timeout=timeout,
                 )
         except (OSError, ValueError, RuntimeError) as exc:
+            connection.transport.abort()
             return tls_failed(policy, exc)
-        tls = stream.writer.get_extra_info("ssl_object")
+        if transport is None:
+            return tls_failed(policy, ssl.SSLError("the connection closed during the handshake"))
+        connection.transport = transport
+        tls = transport.get_extra_info("ssl_object")
         if not isinstance(tls, ssl.SSLObject):
             return tls_failed(policy, ssl.SSLError("no TLS object after the handshake"))
         return tls_established(policy, tls)
 
     async def _close(self, effect: Close) -> None:
-        self.release()
+        self.release(abort=effect.abort)
 
     async def _cache_take(self, effect: CacheTake) -> CachedSession | None:
         found = self.cache.take(effect.labels)
         if found is None:
             return None
         self.release()
-        self.stream, session = found
+        self.connection, session = found
         return session
 
     async def _cache_save(self, effect: CacheSave) -> None:
-        stream, self.stream = self.stream, None
-        if stream is not None:
-            self.cache.save(effect.labels, effect.session, stream)
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            self.cache.save(effect.labels, effect.session, connection)

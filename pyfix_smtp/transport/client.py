@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from pyfix_smtp.protocol.envelope import Envelope
     from pyfix_smtp.sasl.cache import AuthFailureCache
     from pyfix_smtp.tls.mtasts import StsCache
-    from pyfix_smtp.transport.aio import Stream
+    from pyfix_smtp.transport.aio import Connection
     from pyfix_smtp.transport.sync import StsFetcher
 
 __all__ = [
@@ -75,46 +75,39 @@ class _ClientBase:
         self.rng = rng if rng is not None else random.Random()
         self.cache_size = cache_size
         self.mta_sts = mta_sts
-        if sts_cache is None and mta_sts:
-            from pyfix_smtp.tls.stscache import MemoryStsCache
-
-            sts_cache = MemoryStsCache()
         self.sts_cache = sts_cache
         self.sasl_cache = sasl_cache
         self.sts_fetcher: StsFetcher = sts_fetcher if sts_fetcher is not None else fetch_sts
         self.contexts = TlsContexts()
         self._own = tuple(own_addresses) if own_addresses is not None else None
         self._proxy = tuple(proxy_addresses) if proxy_addresses is not None else None
-        self._plan_options: dict[Config, PlanOptions] = {}
-        self._sasl_caches: dict[Config, AuthFailureCache | None] = {}
+        # id(config) -> (config, planner options, SASL cache): hashing a Config
+        # hashes every parameter, so look it up by identity.
+        self._per_config: dict[int, tuple[Config, PlanOptions, AuthFailureCache | None]] = {}
 
-    def _planner_options(self, cfg: Config) -> PlanOptions:
-        """The DNS planner options of *cfg* with our interface addresses (looked up once)."""
-        opts = self._plan_options.get(cfg)
-        if opts is None:
-            if self._own is not None:
-                from pyfix_smtp.delivery.request import plan_options_for
+    def _config_state(self, cfg: Config) -> tuple[Config, PlanOptions, AuthFailureCache | None]:
+        """What *cfg* implies for this client, computed once per Config object."""
+        state = self._per_config.get(id(cfg))
+        if state is not None and state[0] is cfg:
+            return state
+        if self._own is not None:
+            from pyfix_smtp.delivery.request import plan_options_for
 
-                opts = plan_options_for(cfg, self._own, self._proxy or ())
-            else:
-                from pyfix_smtp.dns.resolve import plan_options
+            opts = plan_options_for(cfg, self._own, self._proxy or ())
+        else:
+            from pyfix_smtp.dns.resolve import plan_options
 
-                opts = plan_options(cfg)  # reads the interface addresses: I/O
-            if len(self._plan_options) >= 16:
-                self._plan_options.clear()
-            self._plan_options[cfg] = opts
-        return opts
-
-    def _sasl_cache(self, cfg: Config) -> AuthFailureCache | None:
-        if self.sasl_cache is not None:
-            return self.sasl_cache
-        if cfg not in self._sasl_caches:
+            opts = plan_options(cfg)  # our interface addresses: asks the system
+        sasl = self.sasl_cache
+        if sasl is None:
             from pyfix_smtp.sasl.cache import open_auth_cache
 
-            self._sasl_caches[cfg] = open_auth_cache(
-                cfg.smtp_sasl_auth_cache_name, cfg.smtp_sasl_auth_cache_time
-            )
-        return self._sasl_caches[cfg]
+            sasl = open_auth_cache(cfg.smtp_sasl_auth_cache_name, cfg.smtp_sasl_auth_cache_time)
+        if len(self._per_config) >= 16:
+            self._per_config.clear()
+        state = (cfg, opts, sasl)
+        self._per_config[id(cfg)] = state
+        return state
 
     def _request(
         self,
@@ -129,6 +122,11 @@ class _ClientBase:
         from pyfix_smtp.transport.content import prepare_content
 
         cfg = config if config is not None else self.config
+        _, plan_options, sasl_cache = self._config_state(cfg)
+        if self.sts_cache is None and (self.mta_sts or cfg.smtp_mta_sts_enable):
+            from pyfix_smtp.tls.stscache import MemoryStsCache
+
+            self.sts_cache = MemoryStsCache()
         source, spooled = prepare_content(content, smtputf8=envelope.smtputf8)
         try:
             request = build_request(
@@ -137,11 +135,11 @@ class _ClientBase:
                 nexthop=nexthop,
                 config=cfg,
                 rng=self.rng,
-                plan_options=self._planner_options(cfg),
+                plan_options=plan_options,
                 connection_cache=self.cache_size > 0,
                 mta_sts=self.mta_sts,
                 sts_cache=self.sts_cache,
-                sasl_cache=self._sasl_cache(cfg),
+                sasl_cache=sasl_cache,
                 **options,
             )
         except BaseException:
@@ -178,8 +176,10 @@ class Client(_ClientBase):
             resolver configuration).
         rng: randomness for MX shuffling (default: a private ``random.Random``).
         cache_size: the most idle connections kept (0: no connection cache).
-        sts_cache, mta_sts: MTA-STS policy lookups (beyond Postfix) and their
-            cache (default: in memory).
+        mta_sts: look up MTA-STS policies (beyond Postfix) even when the
+            Config's ``smtp_mta_sts_enable`` is off.
+        sts_cache: the MTA-STS policy cache (default: in memory, created
+            when MTA-STS is first used).
         sasl_cache: the SASL failure cache (default: what
             ``smtp_sasl_auth_cache_name`` names, or none).
         own_addresses, proxy_addresses: our ``inet_interfaces`` /
@@ -305,14 +305,16 @@ class AsyncClient(_ClientBase):
             proxy_addresses=proxy_addresses,
             sts_fetcher=sts_fetcher,
         )
-        from pyfix_smtp.transport.aio import close_stream
+        from pyfix_smtp.transport.aio import close_connection
 
         if resolver is None:
             from pyfix_smtp.dns.resolve import AsyncDnsResolver
 
             resolver = AsyncDnsResolver()
         self.resolver = resolver
-        self.cache: ConnectionCache[Stream] = ConnectionCache(close_stream, max_size=cache_size)
+        self.cache: ConnectionCache[Connection] = ConnectionCache(
+            close_connection, max_size=cache_size
+        )
         self._sweeper: asyncio.TimerHandle | None = None
         self._sweep_at = float("inf")
 
