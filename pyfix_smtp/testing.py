@@ -593,6 +593,8 @@ class SinkServer:
                         continue
                     sock.setblocking(True)
                     sock.settimeout(self.timeout)
+                    if sock.family != socket.AF_UNIX:
+                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     name = peer[0] if isinstance(peer, tuple) else ""
                     thread = threading.Thread(
                         target=self._serve, args=(sock, name), name="sink-session", daemon=True
@@ -615,6 +617,8 @@ class SinkServer:
         except (_Closed, OSError, ssl.SSLError, ValueError):
             pass
         finally:
+            with contextlib.suppress(OSError):
+                handler._flush()  # e.g. the reply to QUIT
             session.closed = True
             with self._lock:
                 self._open.discard(handler.sock)
@@ -641,6 +645,7 @@ class _Handler:
         self.sock = sock
         self.session = session
         self.buffer = bytearray()
+        self.output = bytearray()
         self.greeted = True
         self.helo_done = False
         self.sender: str | None = None
@@ -650,7 +655,15 @@ class _Handler:
 
     # -- I/O -----------------------------------------------------------------
 
+    def _flush(self) -> None:
+        # Replies go out when the server would wait for input, so the replies
+        # to pipelined commands leave together, as from Postfix smtpd.
+        if self.output:
+            data, self.output = bytes(self.output), bytearray()
+            self.sock.sendall(data)
+
     def _recv(self) -> bytes:
+        self._flush()
         data = self.sock.recv(_READ_SIZE)
         if not data:
             raise _Closed
@@ -672,12 +685,13 @@ class _Handler:
 
     def _send(self, reply: str) -> None:
         lines = reply.split("\n")
-        self.sock.sendall("".join(line.rstrip("\r") + "\r\n" for line in lines).encode())
+        self.output += "".join(line.rstrip("\r") + "\r\n" for line in lines).encode()
 
     def _disconnect(self, fault: Disconnect) -> None:
         if fault.reply is not None:
-            with contextlib.suppress(OSError):
-                self._send(fault.reply)
+            self._send(fault.reply)
+        with contextlib.suppress(OSError):
+            self._flush()
         if fault.reset:
             self.sock.setsockopt(
                 socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
@@ -686,6 +700,7 @@ class _Handler:
 
     def _hang(self, *, read: bool) -> None:
         if not read:
+            self._flush()
             self.server._stopping.wait()
             raise _Closed
         while True:
@@ -704,7 +719,7 @@ class _Handler:
         if isinstance(response, Disconnect):
             self._disconnect(response)
         if isinstance(response, Raw):
-            self.sock.sendall(response.data)
+            self.output += response.data
             return None
         assert isinstance(response, str)
         return response
@@ -794,6 +809,7 @@ class _Handler:
     def _start_tls(self) -> None:
         context = self.server._tls_context
         assert context is not None
+        self._flush()
         plain = self.sock
         wrapped = context.wrap_socket(plain, server_side=True)
         self.sock = wrapped
