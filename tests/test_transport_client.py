@@ -1,0 +1,369 @@
+"""The public API end to end: deliver(), deliver_async(), Client, AsyncClient.
+
+Real peers: smtp-sink (plain, ``-f``/``-r`` refusals, ``-L`` LMTP, ``-d``
+dumps), a Python LMTP responder on a UNIX socket, and Python servers that
+never answer or drop the connection mid-DATA. Every test runs sync and
+asyncio alike (``mode``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+import pyfix_smtp
+from pyfix_smtp import Action, AsyncClient, Client, Config, DeliveryReport, Envelope
+from tests.peers.sink import Sink, SinkFactory
+from tests.test_transport_content import dump_sink as dump_sink
+from tests.test_transport_content import dumped
+from tests.test_transport_drivers import lmtp_responder, responder
+
+pytestmark = pytest.mark.peers
+
+OWN = ("192.0.2.1",)  # our interface addresses: none of the test servers'
+MESSAGE = b"Subject: client test\r\nFrom: a@example.org\r\n\r\nhello\r\n.dot line\r\n"
+ENVELOPE = Envelope("a@example.org", ["b@example.net", "c@example.net"])
+
+
+def nexthop(port: int) -> str:
+    return f"[127.0.0.1]:{port}"
+
+
+def config(port: int | None = None, **params: object) -> Config:
+    settings: dict[str, object] = {"myhostname": "client.pyfix.test"}
+    if port is not None:  # reuse connections to this nexthop (smtp_connection_cache_destinations)
+        settings["smtp_connection_cache_destinations"] = (nexthop(port),)
+    settings.update(params)
+    return Config(**settings)  # type: ignore[arg-type]
+
+
+class Mode:
+    """Runs deliveries with one client, blocking or in one event loop."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def deliver_many(
+        self,
+        calls: list[tuple[Envelope, object, str, Config]],
+        *,
+        concurrent: bool = False,
+        cache_size: int = 16,
+    ) -> list[DeliveryReport]:
+        if self.kind == "sync":
+            with Client(cache_size=cache_size, own_addresses=OWN) as client:
+                return [client.deliver(*call) for call in calls]
+
+        async def main() -> list[DeliveryReport]:
+            async with AsyncClient(cache_size=cache_size, own_addresses=OWN) as client:
+                if concurrent:
+                    return list(await asyncio.gather(*(client.deliver(*c) for c in calls)))
+                return [await client.deliver(*call) for call in calls]
+
+        return asyncio.run(main())
+
+    def deliver(
+        self, content: object, nexthop: str, cfg: Config, envelope: Envelope = ENVELOPE
+    ) -> DeliveryReport:
+        [report] = self.deliver_many([(envelope, content, nexthop, cfg)])
+        return report
+
+
+@pytest.fixture(params=["sync", "async"])
+def mode(request: pytest.FixtureRequest) -> Mode:
+    return Mode(request.param)
+
+
+def actions(report: DeliveryReport) -> list[tuple[str, Action, str]]:
+    return [(o.recipient, o.action, o.status) for o in report]
+
+
+# -- the happy paths ---------------------------------------------------------------
+
+
+def test_relayed_to_smtp_sink(mode: Mode, smtp_sink: Sink) -> None:
+    report = mode.deliver(MESSAGE, nexthop(smtp_sink.port), config())
+    assert actions(report) == [
+        ("b@example.net", Action.RELAYED, "2.0.0"),
+        ("c@example.net", Action.RELAYED, "2.0.0"),
+    ]
+    outcome = report.outcomes[0]
+    assert outcome.relay == f"127.0.0.1[127.0.0.1]:{smtp_sink.port}"
+    assert outcome.reply is not None
+    assert outcome.reply.code == 250
+    assert "status=sent (250 2.0.0 Ok" in report.log_lines()[0]
+
+
+def test_refused_and_deferred_recipients(mode: Mode, sink_factory: SinkFactory) -> None:
+    hard = sink_factory.start(["-f", "RCPT"])
+    soft = sink_factory.start(["-r", "RCPT"])
+    bounced = mode.deliver(MESSAGE, nexthop(hard.port), config())
+    deferred = mode.deliver(MESSAGE, nexthop(soft.port), config())
+    assert [o.action for o in bounced] == [Action.BOUNCED, Action.BOUNCED]
+    assert [o.action for o in deferred] == [Action.DEFERRED, Action.DEFERRED]
+    assert "(in reply to RCPT TO command)" in bounced.outcomes[0].reason
+
+
+def test_lmtp_over_tcp(mode: Mode, sink_factory: SinkFactory) -> None:
+    sink = sink_factory.start(["-L"])
+    report = mode.deliver(MESSAGE, f"inet:[127.0.0.1]:{sink.port}", config(protocol="lmtp"))
+    # one reply per recipient after the dot; smtp-sink -L says "250 2.2.0 Ok"
+    assert [o.status for o in report] == ["2.2.0", "2.2.0"]
+    assert all(o.action in (Action.DELIVERED, Action.RELAYED) for o in report)
+
+
+def test_lmtp_over_unix_socket(mode: Mode, tmp_path: Path) -> None:
+    path = tmp_path / "lmtp"
+    with responder(lmtp_responder, unix_path=path):
+        report = mode.deliver(MESSAGE, f"unix:{path}", config(protocol="lmtp"))
+    assert [o.status for o in report] == ["2.0.0", "2.0.0"]
+    # Postfix names a UNIX-domain server $myhostname[path]
+    assert report.outcomes[0].relay == f"client.pyfix.test[{path}]"
+
+
+def test_many_concurrent_deliveries(smtp_sink: Sink) -> None:
+    """20 tasks deliver 3 messages each through one AsyncClient."""
+    cfg = config(smtp_sink.port)
+    hop = nexthop(smtp_sink.port)
+
+    async def main() -> list[DeliveryReport]:
+        async with AsyncClient(own_addresses=OWN) as client:
+
+            async def task() -> list[DeliveryReport]:
+                return [await client.deliver(ENVELOPE, MESSAGE, hop, cfg) for _ in range(3)]
+
+            waves = await asyncio.gather(*(task() for _ in range(20)))
+            assert len(client.cache) == 20  # every connection went back to the cache
+        return [r for wave in waves for r in wave]
+
+    reports = asyncio.run(main())
+    assert len(reports) == 60
+    assert all(o.status == "2.0.0" for r in reports for o in r)
+    uses = [r.outcomes[0].conn_use for r in reports]
+    assert uses.count(1) == 20  # 20 connections, each used three times
+    assert sorted(uses) == [1] * 20 + [2] * 20 + [3] * 20
+
+
+# -- connection reuse -----------------------------------------------------------------
+
+
+def test_connection_is_reused_and_closed_with_quit(mode: Mode) -> None:
+    """A Python server counts connections and sees the QUIT of Client.close()."""
+    connections: list[list[bytes]] = []
+
+    def smtp(conn: socket.socket) -> None:
+        lines: list[bytes] = []
+        connections.append(lines)
+        conn.sendall(b"220 count.example.test ESMTP\r\n")
+        buf = b""
+        in_data = False
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                return
+            buf += data
+            while b"\r\n" in buf:
+                line, buf = buf.split(b"\r\n", 1)
+                if in_data:
+                    if line == b".":
+                        in_data = False
+                        conn.sendall(b"250 2.0.0 queued\r\n")
+                    continue
+                lines.append(line.split(b" ")[0].upper())
+                verb = lines[-1]
+                if verb == b"EHLO":
+                    conn.sendall(b"250-count.example.test\r\n250 PIPELINING\r\n")
+                elif verb == b"DATA":
+                    in_data = True
+                    conn.sendall(b"354 go\r\n")
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 2.0.0 ok\r\n")
+
+    with responder(smtp) as server:
+        cfg = config(server.port)
+        call = (ENVELOPE, MESSAGE, nexthop(server.port), cfg)
+        reports = mode.deliver_many([call, call, call])
+        deadline = time.monotonic() + 5
+        while (
+            not connections or connections[-1][-1:] != [b"QUIT"]
+        ) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert [r.outcomes[0].conn_use for r in reports] == [1, 2, 3]
+    assert len(connections) == 1
+    # a reused connection is probed with RSET (Postfix smtp_reuse.c); close() says QUIT
+    assert connections[0] == [b"EHLO"] + [b"MAIL", b"RCPT", b"RCPT", b"DATA"] + (
+        [b"RSET", b"MAIL", b"RCPT", b"RCPT", b"DATA"] * 2
+    ) + [b"QUIT"]
+
+
+def test_no_cache_means_a_connection_per_message(mode: Mode, smtp_sink: Sink) -> None:
+    cfg = config(smtp_sink.port)
+    call = (ENVELOPE, MESSAGE, nexthop(smtp_sink.port), cfg)
+    reports = mode.deliver_many([call, call], cache_size=0)
+    assert [r.outcomes[0].conn_use for r in reports] == [1, 1]
+
+
+def test_default_clients_and_close_connections(smtp_sink: Sink) -> None:
+    cfg = config(smtp_sink.port)
+    hop = nexthop(smtp_sink.port)
+    first = pyfix_smtp.deliver(ENVELOPE, MESSAGE, hop, cfg)
+    second = pyfix_smtp.deliver(ENVELOPE, MESSAGE, hop, cfg)
+    assert (first.outcomes[0].conn_use, second.outcomes[0].conn_use) == (1, 2)
+    pyfix_smtp.close_connections()
+    third = pyfix_smtp.deliver(ENVELOPE, MESSAGE, hop, cfg)
+    assert third.outcomes[0].conn_use == 1
+    pyfix_smtp.close_connections()
+
+    # another thread has its own default client
+    seen: list[int] = []
+
+    def other() -> None:
+        seen.append(pyfix_smtp.deliver(ENVELOPE, MESSAGE, hop, cfg).outcomes[0].conn_use)
+        pyfix_smtp.close_connections()
+
+    pyfix_smtp.deliver(ENVELOPE, MESSAGE, hop, cfg)
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert seen == [1]
+    pyfix_smtp.close_connections()
+
+    async def main() -> list[int]:
+        a = await pyfix_smtp.deliver_async(ENVELOPE, MESSAGE, hop, cfg)
+        b = await pyfix_smtp.deliver_async(ENVELOPE, MESSAGE, hop, cfg)
+        pyfix_smtp.close_connections()
+        return [a.outcomes[0].conn_use, b.outcomes[0].conn_use]
+
+    assert asyncio.run(main()) == [1, 2]
+
+
+# -- failures the drivers report ----------------------------------------------------
+
+
+def test_connection_refused(mode: Mode) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    report = mode.deliver(MESSAGE, nexthop(port), config())
+    outcome = report.outcomes[0]
+    assert outcome.action is Action.DEFERRED
+    assert outcome.status == "4.4.1"
+    assert outcome.reason == f"connect to 127.0.0.1[127.0.0.1]:{port}: Connection refused"
+
+
+def test_server_that_never_answers(mode: Mode) -> None:
+    release = threading.Event()
+    with responder(lambda conn: release.wait(10)) as server:
+        started = time.monotonic()
+        try:
+            report = mode.deliver(MESSAGE, nexthop(server.port), config(smtp_helo_timeout=1))
+        finally:
+            release.set()
+    assert time.monotonic() - started < 6
+    outcome = report.outcomes[0]
+    assert outcome.action is Action.DEFERRED
+    assert outcome.status == "4.4.2"
+    assert "timed out while receiving the initial server greeting" in outcome.reason
+
+
+def test_server_drops_mid_data(mode: Mode) -> None:
+    def dropper(conn: socket.socket) -> None:
+        conn.sendall(b"220 drop.example.test ESMTP\r\n")
+        conn.recv(1000)  # EHLO
+        conn.sendall(b"250-drop.example.test\r\n250 PIPELINING\r\n")
+        buf = b""
+        while buf.count(b"\r\n") < 4:  # MAIL RCPT RCPT DATA
+            buf += conn.recv(1000)
+        conn.sendall(b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n")
+        conn.recv(1000)  # some content
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+
+    big = MESSAGE + (b"x" * 998 + b"\r\n") * 3000  # 3 MB: still sending when dropped
+    with responder(dropper) as server:
+        report = mode.deliver(big, nexthop(server.port), config())
+    outcome = report.outcomes[0]
+    assert outcome.action is Action.DEFERRED
+    assert outcome.status == "4.4.2"
+    # Where the loss shows depends on the socket buffers: a failed write
+    # ("message body") or no reply to the final dot ("end of data").
+    assert outcome.reason in (
+        "lost connection with 127.0.0.1[127.0.0.1] while sending message body",
+        "lost connection with 127.0.0.1[127.0.0.1] while sending end of data"
+        " -- message may be sent more than once",
+    )
+
+
+# -- content forms into smtp-sink -d ---------------------------------------------------
+
+
+def email_message() -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = "a@example.org"
+    msg["Subject"] = "form test"
+    msg.set_content("body line\n.dot line\n")
+    return msg
+
+
+CONTENT_FORMS: dict[str, Callable[[Path], object]] = {
+    "bytes": lambda tmp: MESSAGE,
+    "file": lambda tmp: (tmp / "m").open("rb"),
+    "iterator": lambda tmp: iter([MESSAGE[:10], MESSAGE[10:33], MESSAGE[33:]]),
+    "bytesio": lambda tmp: io.BytesIO(MESSAGE),
+    "message": lambda tmp: email_message(),
+}
+
+
+@pytest.mark.parametrize("form", sorted(CONTENT_FORMS))
+def test_content_forms_arrive_intact(
+    mode: Mode, dump_sink: Sink, tmp_path: Path, form: str
+) -> None:
+    (tmp_path / "m").write_bytes(MESSAGE)
+    dumped(dump_sink, 0)
+    content = CONTENT_FORMS[form](tmp_path)
+    one = Envelope("a@example.org", ["b@example.net"])
+    try:
+        report = mode.deliver(content, nexthop(dump_sink.port), config(), envelope=one)
+    finally:
+        close = getattr(content, "close", None)
+        if callable(close):
+            close()
+    assert [o.status for o in report] == ["2.0.0"]
+    expected = MESSAGE if form != "message" else bytes(email_message())
+    expected = expected.replace(b"\r\n", b"\n")
+    assert dumped(dump_sink, 1) == [expected + b"\n"]
+
+
+# -- import cost --------------------------------------------------------------------
+
+
+def test_import_does_not_load_the_network_stack() -> None:
+    code = (
+        "import sys, pyfix_smtp\n"
+        "heavy = [m for m in ('asyncio', 'ssl', 'socket', 'dns.resolver', 'cryptography',"
+        " 'pyfix_smtp.transport.client', 'pyfix_smtp.protocol') if m in sys.modules]\n"
+        "print(heavy)\n"
+        "pyfix_smtp.deliver\n"
+        "print('pyfix_smtp.transport.client' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[:2] == ["[]", "True"]
+
+
+def test_unknown_attribute() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'delivr'"):
+        pyfix_smtp.delivr  # type: ignore[attr-defined]  # noqa: B018
