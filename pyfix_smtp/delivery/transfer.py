@@ -57,7 +57,11 @@ from pyfix_smtp.protocol.events import (
 from pyfix_smtp.protocol.failures import reply_failure
 from pyfix_smtp.status import Failure, Reply
 
-__all__ = ["transfer"]
+__all__ = ["END_WRITE_SIZE", "transfer"]
+
+#: Postfix VSTREAM_BUFSIZE: the most message octets that go out with the final
+#: "." (and QUIT); anything before them is written first.
+END_WRITE_SIZE = 4096
 
 Steps = Generator[Effect, EffectResult, None]
 
@@ -253,8 +257,15 @@ def _send_content(ctx: Context, session: Session, ready: DataReady) -> Steps:
         session.dont_cache()
         conn.abort_data(Failure("4.3.0", f"error reading message content: {exc}"))
         return
-    data = conn.send_data(b"".join(pending), final=True)
-    yield from _write(session, data)
+    data = b"".join(pending)
+    if len(data) > END_WRITE_SIZE:
+        # Postfix writes the body in VSTREAM_BUFSIZE pieces and the last one
+        # with "." when it reads the reply: a failure before that is "while
+        # sending message body", only one in the last piece "end of data".
+        if not (yield from _write(session, conn.send_data(data[:-END_WRITE_SIZE]))):
+            return
+        data = data[-END_WRITE_SIZE:]
+    yield from _write(session, conn.send_data(data, final=True))
 
 
 def _write(session: Session, data: bytes) -> Generator[Effect, EffectResult, bool]:
