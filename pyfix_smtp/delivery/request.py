@@ -114,6 +114,14 @@ class ContentSource:
         return iter(self._opener())
 
 
+def _rereadable(content: object) -> bool:
+    """Content :func:`content_source` accepts without spooling."""
+    if isinstance(content, ContentSource | bytes | bytearray | memoryview | Message | str):
+        return True
+    seekable = getattr(content, "seekable", None)
+    return callable(seekable) and bool(seekable())
+
+
 def content_source(content: object) -> ContentSource:
     """Make a :class:`ContentSource` from what users pass as message content.
 
@@ -129,6 +137,8 @@ def content_source(content: object) -> ContentSource:
         return ContentSource.from_bytes(content)
     if isinstance(content, Message):
         return ContentSource.from_message(content)
+    if isinstance(content, io.TextIOBase):
+        raise TypeError("message content files must be opened in binary mode ('rb')")
     if isinstance(content, io.IOBase) or hasattr(content, "seekable"):
         return ContentSource.from_file(content)  # type: ignore[arg-type]
     raise TypeError(
@@ -308,13 +318,7 @@ def build_request(
     cfg = config if config is not None else Config()
     if not isinstance(envelope, Envelope):
         raise TypeError(f"envelope must be a pyfix_smtp Envelope, not {type(envelope).__name__}")
-    if isinstance(content, ContentSource | bytes | bytearray | memoryview | Message | str) or (
-        hasattr(content, "seekable")
-        and callable(getattr(content, "seekable", None))
-        and content.seekable()
-    ):
-        source = content_source(content)
-    elif spool is not None and isinstance(content, Iterable):
+    if spool is not None and not _rereadable(content) and isinstance(content, Iterable):
         source = spool(content)
     else:
         source = content_source(content)
