@@ -23,6 +23,7 @@ import pytest
 
 import pyfix_smtp
 from pyfix_smtp import Action, AsyncClient, Client, Config, DeliveryReport, Envelope
+from tests.peers.dns import DnsLab
 from tests.peers.sink import Sink, SinkFactory
 from tests.test_transport_content import dump_sink as dump_sink
 from tests.test_transport_content import dumped
@@ -152,6 +153,24 @@ def test_many_concurrent_deliveries(smtp_sink: Sink) -> None:
     uses = [r.outcomes[0].conn_use for r in reports]
     assert uses.count(1) == 20  # 20 connections, each used three times
     assert sorted(uses) == [1] * 20 + [2] * 20 + [3] * 20
+
+
+def test_mx_lookup_through_the_dns_lab(mode: Mode, smtp_sink: Sink, dns_lab: DnsLab) -> None:
+    """Resolve effects answered by the lab's unbound: MX 10 mx.example.test -> 127.0.0.1."""
+    cfg = config(inet_protocols=("ipv4",))
+    hop = f"{dns_lab.signed_zone}:{smtp_sink.port}"  # MX lookup, the sink's port
+    if mode.kind == "sync":
+        with Client(resolver=dns_lab.resolver(), own_addresses=OWN) as client:
+            report = client.deliver(ENVELOPE, MESSAGE, hop, cfg)
+    else:
+
+        async def main() -> DeliveryReport:
+            async with AsyncClient(resolver=dns_lab.async_resolver(), own_addresses=OWN) as c:
+                return await c.deliver(ENVELOPE, MESSAGE, hop, cfg)
+
+        report = asyncio.run(main())
+    assert [o.status for o in report] == ["2.0.0", "2.0.0"]
+    assert report.outcomes[0].relay == f"mx.example.test[127.0.0.1]:{smtp_sink.port}"
 
 
 # -- connection reuse -----------------------------------------------------------------
