@@ -283,6 +283,15 @@ def test_connection_refused(mode: Mode) -> None:
     assert outcome.reason == f"connect to 127.0.0.1[127.0.0.1]:{port}: Connection refused"
 
 
+def test_bind_address(mode: Mode, smtp_sink: Sink) -> None:
+    hop = nexthop(smtp_sink.port)
+    ok = mode.deliver(MESSAGE, hop, config(smtp_bind_address="127.0.0.2"))
+    assert [o.status for o in ok] == ["2.0.0", "2.0.0"]
+    enforced = config(smtp_bind_address="192.0.2.1", smtp_bind_address_enforce=True)
+    failed = mode.deliver(MESSAGE, hop, enforced)
+    assert [(o.status, o.reason) for o in failed] == [("4.4.0", "server configuration error")] * 2
+
+
 def test_server_that_never_answers(mode: Mode) -> None:
     release = threading.Event()
     with responder(lambda conn: release.wait(10)) as server:
