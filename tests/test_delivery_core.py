@@ -235,3 +235,45 @@ def test_lmtp_unix_session_is_cached_under_its_path() -> None:
         assert report.outcomes[0].action is Action.RELAYED
     assert srv.connections == 1
     assert len(world.of(CacheSave)) == 2
+
+
+# -- address verification probes -----------------------------------------------------------
+
+
+def test_probe_stops_at_rcpt_with_rset_instead_of_data() -> None:
+    world = mx_list(1)
+    srv = world.server(
+        "192.0.2.1",
+        25,
+        [
+            ("S", GREETING),
+            *happy()[1:2],
+            (
+                "S",
+                b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 <b@example.net>: unknown\r\n"
+                b"250 2.0.0 Ok\r\n",
+            ),
+        ],
+    )
+    report = deliver(request(["a@example.net", "b@example.net"], verify_probe=True), world)
+    assert [o.action for o in report] == [Action.RELAYED, Action.BOUNCED]
+    assert report.outcomes[0].reason == "250 2.1.5 Ok"
+    assert "DATA" not in srv.text
+    assert srv.text.endswith("RCPT TO:<b@example.net>\r\nRSET\r\nQUIT\r\n")
+
+
+def test_probe_with_target_data_drops_the_connection_after_354() -> None:
+    world = mx_list(1)
+    srv = world.server(
+        "192.0.2.1",
+        25,
+        [
+            ("S", GREETING),
+            *happy()[1:2],
+            ("S", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"),
+        ],
+    )
+    cfg = config(smtp_address_verify_target="data")
+    (outcome,) = deliver(request(cfg=cfg, verify_probe=True), world).outcomes
+    assert (outcome.action, outcome.status) == (Action.RELAYED, "2.0.0")
+    assert srv.text.endswith("DATA\r\n")  # no content, no QUIT

@@ -158,7 +158,7 @@ def test_auth_failure_cache_skips_the_exchange_next_time() -> None:
     assert "AUTH" not in srv.text
 
 
-def test_malformed_challenge_cancels_the_exchange() -> None:
+def test_malformed_challenge_abandons_the_exchange_with_quit() -> None:
     world = one_mx()
     srv = world.server(
         "192.0.2.1",
@@ -167,10 +167,9 @@ def test_malformed_challenge_cancels_the_exchange() -> None:
             ("S", GREETING),
             ("S", b"250-mx1.example.net\r\n250 AUTH LOGIN\r\n"),
             ("S", b"334 !!!not base64\r\n"),
-            ("S", b"501 5.7.0 Authentication aborted\r\n"),
         ],
     )
     (outcome,) = deliver(request(cfg=sasl_config()), world).outcomes  # type: ignore[arg-type]
     assert outcome.status == "4.7.0"
     assert "cannot authenticate to server" in outcome.reason
-    assert "AUTH LOGIN\r\n*\r\nQUIT\r\n" in srv.text
+    assert srv.text.endswith("AUTH LOGIN\r\nQUIT\r\n")  # Postfix sends no "*"

@@ -259,7 +259,7 @@ def test_plaintext_fallback_for_an_address_probe_even_when_new() -> None:
             *failing_tls_then_plain(),
             ("S", GREETING),
             ("S", EHLO),
-            ("S", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"),
+            ("S", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok\r\n"),
         ],
     )
     report = deliver(request(cfg=config(smtp_tls_security_level="may"), verify_probe=True), world)

@@ -371,17 +371,16 @@ def _authenticate(ctx: Context, session: Session, ext: Extensions) -> Steps:
         event = yield from session.events()
         log_warnings(ctx, session)
         if isinstance(event, AuthChallenge):
-            if failure is None:
-                try:
-                    if event.challenge is None:
-                        raise SaslError("malformed SASL challenge from server")
-                    response = attempt.mechanism.step(event.challenge)
-                except SaslError as exc:
-                    failure = mechanism_failure(session.name_address, exc)
-                else:
-                    session.write(conn.send_auth_response(response))
-                    continue
-            session.write(conn.cancel_auth())
+            try:
+                if event.challenge is None:
+                    raise SaslError("malformed SASL challenge from server")
+                response = attempt.mechanism.step(event.challenge)
+            except SaslError as exc:
+                # smtp_sasl_authenticate(): give up; the QUIT that follows
+                # abandons the exchange (no "*").
+                failure = mechanism_failure(session.name_address, exc)
+                break
+            session.write(conn.send_auth_response(response))
             continue
         if isinstance(event, AuthResult):
             if failure is None:

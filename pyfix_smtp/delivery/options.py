@@ -20,8 +20,6 @@ from pyfix_smtp.errors import ConfigError, TlsPolicyError
 from pyfix_smtp.maps import TableList
 from pyfix_smtp.protocol.connection import ClientOptions
 from pyfix_smtp.protocol.content import EncoderOptions
-from pyfix_smtp.protocol.extensions import EhloDiscard
-from pyfix_smtp.protocol.replies import DEFAULT_LINE_LENGTH_LIMIT
 from pyfix_smtp.sasl.options import SaslOptions
 from pyfix_smtp.tls.levels import TlsLevel
 from pyfix_smtp.tls.options import TlsOptions
@@ -143,25 +141,9 @@ def _build(config: Config) -> DeliveryOptions:
             raise ConfigError(name, value, "a time limit cannot be negative")
     if cfg.smtp_min_data_rate < 1:
         raise ConfigError("smtp_min_data_rate", cfg.smtp_min_data_rate, "must be at least 1")
-    pix = frozenset(w.lower() for w in cfg.smtp_pix_workarounds)
-    client = ClientOptions(
-        lmtp=lmtp,
-        helo_name=cfg.smtp_helo_name,
-        always_send_ehlo=cfg.smtp_always_send_ehlo,
-        never_send_ehlo=cfg.smtp_never_send_ehlo,
-        discard_ehlo_keywords=EhloDiscard.parse(cfg.smtp_discard_ehlo_keywords),
-        pix_workarounds=pix & {"disable_esmtp", "delay_dotcrlf"},
-        skip_quit_response=cfg.smtp_skip_quit_response,
-        line_length_limit=DEFAULT_LINE_LENGTH_LIMIT,  # Postfix line_length_limit (reply lines)
-        smtputf8_enable=cfg.smtputf8_enable,
-        disable_mime_output_conversion=cfg.disable_mime_output_conversion,
-        send_dummy_mail_auth=cfg.smtp_sasl_auth_enable and cfg.smtp_send_dummy_mail_auth,
-        send_xforward_command=cfg.smtp_send_xforward_command,
-        quote_rfc821_envelope=cfg.smtp_quote_rfc821_envelope,
-        tls_block_early_mail_reply=cfg.smtp_tls_block_early_mail_reply,
-        tls_wrappermode=cfg.smtp_tls_wrappermode,
-        myhostname=cfg.myhostname,
-    )
+    # Per server the core replaces peer_name, and the EHLO keyword and PIX
+    # workaround lists when their address maps have an entry.
+    client = ClientOptions.from_config(cfg, peer_name="unknown")
     encoder = EncoderOptions.from_config(cfg)
     tls = TlsOptions.from_config(cfg)
     sasl = SaslOptions.from_config(cfg)

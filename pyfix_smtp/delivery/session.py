@@ -360,10 +360,11 @@ class Session:
     def send_quit(self) -> Generator[Effect, EffectResult, None]:
         """Postfix smtp_quit(): QUIT when the session is usable, then close.
 
-        With ``smtp_skip_quit_response = no`` the reply is awaited.
+        QUIT may also abandon an AUTH exchange, as Postfix does after a SASL
+        failure. With ``smtp_skip_quit_response = no`` the reply is awaited.
         """
         conn = self.conn
-        if self.forbidden or conn.state is not State.READY:
+        if self.forbidden or conn.state not in (State.READY, State.AUTH):
             yield from self.close(abort=self.forbidden or conn.state is State.ERROR)
             return
         self.write(conn.quit())

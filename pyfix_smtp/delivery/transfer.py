@@ -21,9 +21,10 @@ server is ready for it and applies Postfix's verdicts:
 * content the MIME converter gives up on: its status, and the connection
   is dropped without ending the data (smtp_mime_fail()).
 
-Address-verification probes stop before the content: recipients accepted
-at RCPT (``smtp_address_verify_target = rcpt``) or at DATA (``data``) are
-reported deliverable and the connection is dropped.
+Address-verification probes stop before the content (the protocol
+machine's ``verify``): with ``smtp_address_verify_target = rcpt`` an
+accepted RCPT is a success and RSET replaces DATA; with ``data`` the
+recipients succeed when DATA is accepted and the connection is dropped.
 """
 
 from __future__ import annotations
@@ -46,16 +47,8 @@ from pyfix_smtp.delivery.session import CONTENT_WRITE_SIZE, Session
 from pyfix_smtp.errors import ContentError
 from pyfix_smtp.protocol.connection import State
 from pyfix_smtp.protocol.content import ContentEncoder
-from pyfix_smtp.protocol.events import (
-    Closed,
-    DataReady,
-    RecipientResult,
-    Stage,
-    TransactionResult,
-    XforwardResult,
-)
-from pyfix_smtp.protocol.failures import reply_failure
-from pyfix_smtp.status import Failure, Reply
+from pyfix_smtp.protocol.events import Closed, DataReady, TransactionResult, XforwardResult
+from pyfix_smtp.status import Failure
 
 __all__ = ["END_WRITE_SIZE", "transfer"]
 
@@ -86,7 +79,9 @@ def transfer(ctx: Context, session: Session) -> Steps:
     if session.expired(now):
         session.dont_cache()  # smtp_loop() SMTP_STATE_DOT: THIS_SESSION_IS_EXPIRED
     keep = session.cacheable
-    commands = conn.start_transaction(envelope, keep_session=keep, now=float(now))
+    # smtp_loop(): an address probe stops at smtp_address_verify_target
+    verify = ctx.options.smtp_address_verify_target if ctx.request.verify_probe else None
+    commands = conn.start_transaction(envelope, keep_session=keep, verify=verify, now=float(now))
     if session.probe_pending:
         if commands:
             # The RSET probe of a reused session leads the pipelined commands.
@@ -94,9 +89,6 @@ def transfer(ctx: Context, session: Session) -> Steps:
         else:
             yield from session.run_probe()  # a local failure: probe first anyway
     session.write(commands)
-    probe = ctx.request.verify_probe
-    accepted: dict[int, Reply] = {}
-    refused: dict[int, Reply] = {}
     result: TransactionResult | None = None
     closed: Closed | None = None
     while True:
@@ -107,12 +99,7 @@ def transfer(ctx: Context, session: Session) -> Steps:
         if isinstance(event, TransactionResult):
             result = event
         elif isinstance(event, DataReady):
-            if probe:
-                yield from _probe_done(ctx, session, indexes, event, accepted, refused)
-                return
             yield from _send_content(ctx, session, event)
-        elif isinstance(event, RecipientResult):
-            (accepted if event.accepted else refused)[event.index] = event.reply
         elif isinstance(event, XforwardResult):
             if event.reply.code // 100 != 2:  # smtp_loop(): only a warning
                 ctx.rcpts.warning(
@@ -184,45 +171,6 @@ def _settle(
         )
         if soft_non_final:
             session.dont_cache()  # SMTP_MISC_FAIL_DONT_CACHE
-
-
-def _probe_done(
-    ctx: Context,
-    session: Session,
-    indexes: list[int],
-    ready: DataReady,
-    accepted: dict[int, Reply],
-    refused: dict[int, Reply],
-) -> Steps:
-    """An address probe got past RCPT: report and drop the connection (smtp_loop())."""
-    rcpts = ctx.rcpts
-    target_data = ctx.options.smtp_address_verify_target == "data"
-    for local, refusal in refused.items():
-        failure = reply_failure(refusal, Stage.RCPT, session.name_address)
-        rcpts.fail(
-            indexes[local],
-            failure,
-            relay=session.relay,
-            reply=refusal,
-            setup_done=session.setup_done,
-            conn_use=session.conn_use,
-        )
-    for local in ready.accepted:
-        reply: Reply | None = accepted.get(local)
-        if target_data and ready.reply is not None:
-            reply = Reply(ready.reply.code, "2.0.0", ready.reply.lines, ready.reply.wire_lines)
-        if reply is None:  # pragma: no cover - an accepted recipient had a reply
-            continue
-        rcpts.done(
-            indexes[local],
-            reply,
-            relay=session.relay,
-            setup_done=session.setup_done,
-            conn_use=session.conn_use,
-        )
-    # The server waits for content: no further I/O on this connection.
-    session.forbidden = True
-    yield from session.close(abort=True)
 
 
 def _send_content(ctx: Context, session: Session, ready: DataReady) -> Steps:
