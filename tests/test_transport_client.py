@@ -176,9 +176,14 @@ def test_mx_lookup_through_the_dns_lab(mode: Mode, smtp_sink: Sink, dns_lab: Dns
 # -- connection reuse -----------------------------------------------------------------
 
 
-def test_connection_is_reused_and_closed_with_quit(mode: Mode) -> None:
-    """A Python server counts connections and sees the QUIT of Client.close()."""
-    connections: list[list[bytes]] = []
+def counting_smtp(
+    connections: list[list[bytes]], close_after: int | None = None
+) -> Callable[[socket.socket], None]:
+    """A tiny SMTP server that records each connection's commands.
+
+    With *close_after*, it closes the connection silently after that many
+    messages (a server's idle timeout while the client keeps it cached).
+    """
 
     def smtp(conn: socket.socket) -> None:
         lines: list[bytes] = []
@@ -186,6 +191,7 @@ def test_connection_is_reused_and_closed_with_quit(mode: Mode) -> None:
         conn.sendall(b"220 count.example.test ESMTP\r\n")
         buf = b""
         in_data = False
+        messages = 0
         while True:
             data = conn.recv(65536)
             if not data:
@@ -197,6 +203,9 @@ def test_connection_is_reused_and_closed_with_quit(mode: Mode) -> None:
                     if line == b".":
                         in_data = False
                         conn.sendall(b"250 2.0.0 queued\r\n")
+                        messages += 1
+                        if messages == close_after:
+                            return
                     continue
                 lines.append(line.split(b" ")[0].upper())
                 verb = lines[-1]
@@ -210,6 +219,14 @@ def test_connection_is_reused_and_closed_with_quit(mode: Mode) -> None:
                     return
                 else:
                     conn.sendall(b"250 2.0.0 ok\r\n")
+
+    return smtp
+
+
+def test_connection_is_reused_and_closed_with_quit(mode: Mode) -> None:
+    """A Python server counts connections and sees the QUIT of Client.close()."""
+    connections: list[list[bytes]] = []
+    smtp = counting_smtp(connections)
 
     with responder(smtp) as server:
         cfg = config(server.port)
@@ -267,6 +284,18 @@ def test_default_clients_and_close_connections(smtp_sink: Sink) -> None:
         return [a.outcomes[0].conn_use, b.outcomes[0].conn_use]
 
     assert asyncio.run(main()) == [1, 2]
+
+
+def test_cached_connection_closed_by_the_server(mode: Mode) -> None:
+    """The RSET probe finds the cached connection dead: a new one carries the mail."""
+    connections: list[list[bytes]] = []
+    with responder(counting_smtp(connections, close_after=1)) as server:
+        cfg = config(server.port)
+        call = (ENVELOPE, MESSAGE, nexthop(server.port), cfg)
+        reports = mode.deliver_many([call, call])
+    assert [[o.status for o in r] for r in reports] == [["2.0.0", "2.0.0"]] * 2
+    assert [r.outcomes[0].conn_use for r in reports] == [1, 1]
+    assert len(connections) == 2
 
 
 # -- failures the drivers report ----------------------------------------------------
