@@ -311,7 +311,12 @@ def test_ehlo_with_my_own_name_is_a_mail_loop(best: bool, status: str, action: A
 def test_own_name_in_the_greeting_is_only_logged() -> None:
     world = one_mx()
     world.server("192.0.2.1", 25, [("S", b"220 client.example.org ESMTP\r\n"), *happy()[1:]])
-    assert deliver(request(), world).outcomes[0].action is Action.RELAYED
+    report = deliver(request(), world)
+    assert report.outcomes[0].action is Action.RELAYED
+    assert (
+        f"warning: host {MX1}:25 greeted me with my own hostname client.example.org"
+        in report.events
+    )
 
 
 def test_loop_detection_only_on_port_25() -> None:

@@ -92,6 +92,17 @@ def handshake(ctx: Context, session: Session) -> Steps:
         log_warnings(ctx, session)
         if isinstance(event, Greeting):
             if event.accepted:
+                words = event.reply.text.split()
+                if (
+                    session.loop_detect
+                    and words
+                    and words[0].lower() == ctx.options.myhostname.lower()
+                ):
+                    # smtp_helo(): only a warning in Postfix 3.11; EHLO decides
+                    ctx.rcpts.warning(
+                        f"host {session.label} greeted me with my own hostname"
+                        f" {ctx.options.myhostname}"
+                    )
                 if event.pix and ctx.options.client.pix_workarounds:
                     ctx.rcpts.info(
                         "enabling PIX workarounds: "
