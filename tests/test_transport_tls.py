@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import ssl
 import threading
@@ -27,6 +28,8 @@ from pyfix_smtp.delivery.effects import (
     Effect,
     EffectResult,
     Endpoint,
+    FetchedPolicy,
+    FetchStsPolicy,
     IoFailure,
     IoFailureKind,
     Receive,
@@ -40,8 +43,15 @@ from pyfix_smtp.tls.options import TlsOptions
 from pyfix_smtp.tls.policy import TlsPolicy, TlsTarget, evaluate
 from pyfix_smtp.transport.aio import AsyncDriver, Connection, close_connection
 from pyfix_smtp.transport.cache import ConnectionCache
-from pyfix_smtp.transport.sync import SyncDriver, TlsContexts, close_socket
+from pyfix_smtp.transport.sync import (
+    StsFetcher,
+    SyncDriver,
+    TlsContexts,
+    close_socket,
+    fetch_sts,
+)
 from tests.peers.certs import LabCerts
+from tests.peers.mtasts import DEFAULT_POLICY, MtaStsServer
 from tests.peers.postfix import PostfixSmtpd
 
 pytestmark = pytest.mark.peers
@@ -347,3 +357,46 @@ def test_starttls_without_connection(runner: Runner) -> None:
         return (yield StartTls(pol, pol_options(pol), T))
 
     assert runner.run(script) == [IoFailure(IoFailureKind.ERROR, "no connection")]
+
+
+# -- MTA-STS policy fetch (FetchStsPolicy) ------------------------------------------
+
+
+def fetch_with(kind: str, fetcher: StsFetcher, effect: FetchStsPolicy) -> EffectResult:
+    if kind == "sync":
+        cache: ConnectionCache[socket.socket] = ConnectionCache(close_socket)
+        return SyncDriver(_NoResolver(), cache, sts_fetcher=fetcher).execute(effect)  # type: ignore[arg-type]
+    acache: ConnectionCache[Connection] = ConnectionCache(close_connection)
+    driver = AsyncDriver(_NoResolver(), acache, sts_fetcher=fetcher)  # type: ignore[arg-type]
+    return asyncio.run(driver.execute(effect))
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_fetch_sts_policy(kind: str, mta_sts_server: MtaStsServer, lab_certs: LabCerts) -> None:
+    ctx = ssl.create_default_context(cafile=str(lab_certs.ca_pem))
+    fetcher = functools.partial(
+        fetch_sts, context=ctx, connect_to=(mta_sts_server.host, mta_sts_server.port)
+    )
+    effect = FetchStsPolicy("Example.Test.", 5.0)
+    try:
+        got = fetch_with(kind, fetcher, effect)
+        assert got == FetchedPolicy(DEFAULT_POLICY.encode(), 200, "text/plain")
+        assert mta_sts_server.requests[-1] == ("mta-sts.example.test", "/.well-known/mta-sts.txt")
+        mta_sts_server.serve(b"gone", status=404)
+        assert fetch_with(kind, fetcher, effect) == FetchedPolicy(b"gone", 404, "text/plain")
+        mta_sts_server.serve(b"x" * 100)
+        small = FetchStsPolicy("example.test", 5.0, max_bytes=50)
+        assert fetch_with(kind, fetcher, small) == IoFailure(
+            IoFailureKind.ERROR, "policy larger than 50 bytes"
+        )
+    finally:
+        mta_sts_server.serve()
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_fetch_sts_policy_untrusted_certificate(kind: str, mta_sts_server: MtaStsServer) -> None:
+    # the system store does not know the lab CA: RFC 8461 §3.3 needs a valid certificate
+    fetcher = functools.partial(fetch_sts, connect_to=(mta_sts_server.host, mta_sts_server.port))
+    got = fetch_with(kind, fetcher, FetchStsPolicy("example.test", 5.0))
+    assert isinstance(got, IoFailure)
+    assert got.reason.startswith("certificate verification failed")
