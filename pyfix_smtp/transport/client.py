@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pyfix_smtp.delivery.request import DeliveryRequest
     from pyfix_smtp.dns.options import PlanOptions
     from pyfix_smtp.dns.plan import AsyncResolver, Resolver
+    from pyfix_smtp.dns.records import Answer, Query
     from pyfix_smtp.protocol.envelope import Envelope
     from pyfix_smtp.sasl.cache import AuthFailureCache
     from pyfix_smtp.tls.mtasts import StsCache
@@ -165,6 +166,30 @@ def _request_options(
     }
 
 
+class _SyncLookup:
+    """The client's resolver, looked up when a query comes (created on demand)."""
+
+    __slots__ = ("client",)
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def lookup(self, query: Query) -> Answer:
+        return self.client.resolver.lookup(query)
+
+
+class _AsyncLookup:
+    """:class:`_SyncLookup` for :class:`AsyncClient`."""
+
+    __slots__ = ("client",)
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+
+    async def lookup(self, query: Query) -> Answer:
+        return await self.client.resolver.lookup(query)
+
+
 class Client(_ClientBase):
     """Delivers messages with blocking sockets, reusing connections between deliveries.
 
@@ -217,15 +242,22 @@ class Client(_ClientBase):
         )
         from pyfix_smtp.transport.sync import SyncDriver, close_socket
 
-        if resolver is None:
-            from pyfix_smtp.dns.resolve import DnsResolver
-
-            resolver = DnsResolver()
-        self.resolver = resolver
+        self._resolver = resolver
         self.cache: ConnectionCache[socket.socket] = ConnectionCache(
             close_socket, max_size=cache_size
         )
-        self._driver = SyncDriver(resolver, self.cache, self.contexts, sts_fetcher=self.sts_fetcher)
+        self._driver = SyncDriver(
+            _SyncLookup(self), self.cache, self.contexts, sts_fetcher=self.sts_fetcher
+        )
+
+    @property
+    def resolver(self) -> Resolver:
+        """The resolver (the default one is created, and dnspython imported, on first use)."""
+        if self._resolver is None:
+            from pyfix_smtp.dns.resolve import DnsResolver
+
+            self._resolver = DnsResolver()
+        return self._resolver
 
     def deliver(
         self,
@@ -307,16 +339,21 @@ class AsyncClient(_ClientBase):
         )
         from pyfix_smtp.transport.aio import close_connection
 
-        if resolver is None:
-            from pyfix_smtp.dns.resolve import AsyncDnsResolver
-
-            resolver = AsyncDnsResolver()
-        self.resolver = resolver
+        self._resolver = resolver
         self.cache: ConnectionCache[Connection] = ConnectionCache(
             close_connection, max_size=cache_size
         )
         self._sweeper: asyncio.TimerHandle | None = None
         self._sweep_at = float("inf")
+
+    @property
+    def resolver(self) -> AsyncResolver:
+        """The resolver (the default one is created, and dnspython imported, on first use)."""
+        if self._resolver is None:
+            from pyfix_smtp.dns.resolve import AsyncDnsResolver
+
+            self._resolver = AsyncDnsResolver()
+        return self._resolver
 
     async def deliver(
         self,
@@ -339,7 +376,9 @@ class AsyncClient(_ClientBase):
             arrival, queue_id, verify_probe, tls_required_no, nexthop_is_relayhost
         )
         request, spooled = self._request(envelope, content, nexthop, config, options)
-        driver = AsyncDriver(self.resolver, self.cache, self.contexts, sts_fetcher=self.sts_fetcher)
+        driver = AsyncDriver(
+            _AsyncLookup(self), self.cache, self.contexts, sts_fetcher=self.sts_fetcher
+        )
         try:
             report = await driver.run(deliver_steps(request))
         finally:
