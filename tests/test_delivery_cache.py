@@ -6,7 +6,7 @@ import pytest
 
 from pyfix_smtp.delivery import Action
 from pyfix_smtp.delivery.cache_keys import KeyContext, dest_label, endpoint_label
-from pyfix_smtp.delivery.effects import CacheSave, CacheTake, Connect
+from pyfix_smtp.delivery.effects import CacheSave, CacheTake, Connect, Send
 from pyfix_smtp.protocol.envelope import Envelope
 from tests.test_delivery_support import (
     EHLO_TLS,
@@ -324,3 +324,15 @@ def test_no_pipelining_means_the_probe_waits_for_its_reply() -> None:
     report = deliver(request(connection_cache=True), world)
     assert report.outcomes[0].conn_use == 2
     assert ".\r\nRSET\r\nMAIL FROM:" in srv.text
+
+
+def test_endpoint_reuse_pipelines_the_probe_too() -> None:
+    world = one_mx()
+    cfg = config(smtp_tls_security_level="may")  # the nexthop label misses at "may"
+    srv = world.server("192.0.2.1", 25, [*happy(), RSET_OK, *transaction()])
+    deliver(request(cfg=cfg, connection_cache=True), world)
+    report = deliver(request(cfg=cfg, connection_cache=True), world)
+    assert report.outcomes[0].conn_use == 2
+    second = srv.text.split("\r\n.\r\n", 1)[1]
+    assert second.startswith("RSET\r\nMAIL FROM:")
+    assert any(e.data.startswith(b"RSET\r\nMAIL FROM:") for e in world.of(Send))  # type: ignore[attr-defined]

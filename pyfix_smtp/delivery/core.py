@@ -565,7 +565,11 @@ class _Delivery:
             tls_level=int(policy.level),
             tls_must_match=policy.level.must_match,
         )
-        return (yield from self._take((label,), policy=policy, nexthop=nexthop, best_mx=best_mx))
+        return (
+            yield from self._take(
+                (label,), policy=policy, nexthop=nexthop, best_mx=best_mx, defer_probe=defer_probe
+            )
+        )
 
     def _take(
         self,
