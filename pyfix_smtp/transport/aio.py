@@ -147,6 +147,22 @@ class Connection(asyncio.Protocol):
         else:
             self._timer = self.loop.call_at(self._deadline, self._check_deadline)
 
+    @property
+    def buffered(self) -> bool:
+        """True when a :meth:`take` would return data at once."""
+        return bool(self._buffer)
+
+    def take(self, max_bytes: int) -> bytes:
+        """Up to *max_bytes* of what is buffered (``b""`` when nothing is)."""
+        data = self._buffer
+        if len(data) > max_bytes:
+            self._buffer = data[max_bytes:]
+            return data[:max_bytes]
+        self._buffer = b""
+        if self.transport is not None and len(data) > _MAX_BUFFER and not self._lost:
+            self.transport.resume_reading()
+        return data
+
     async def receive(self, max_bytes: int, timeout: float) -> bytes | IoFailure:
         """What is buffered (up to *max_bytes*), waiting up to *timeout* for a first byte."""
         if not self._buffer:
@@ -166,15 +182,7 @@ class Connection(asyncio.Protocol):
                 self._waiter = None
             if not self._buffer:
                 return self._eof_result()
-        data = self._buffer
-        if len(data) > max_bytes:
-            self._buffer = data[max_bytes:]
-            data = data[:max_bytes]
-        else:
-            self._buffer = b""
-            if self.transport is not None and len(data) > _MAX_BUFFER and not self._lost:
-                self.transport.resume_reading()
-        return data
+        return self.take(max_bytes)
 
     def _eof_result(self) -> bytes | IoFailure:
         error = self._error
@@ -182,28 +190,41 @@ class Connection(asyncio.Protocol):
             return b""  # a clean close
         return io_failure(error)
 
-    async def send(self, data: bytes, timeout: float) -> IoFailure | None:
-        """Queue *data*; wait (up to *timeout*) only while the transport's buffer is full."""
+    def write(self, data: bytes) -> bool:
+        """Queue *data*; True when that is all (else await :meth:`flushed`)."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return False
+        transport.write(data)
+        return not self._paused and not transport.is_closing()
+
+    async def flushed(self, timeout: float) -> IoFailure | None:
+        """After :meth:`write`: wait (up to *timeout*) while the transport's buffer
+        is full, and report a lost connection."""
         transport = self.transport
         if transport is None:
             return _NO_CONNECTION
+        if self._paused and not self._lost and not transport.is_closing():
+            drained = self.loop.create_future()
+            self._drained = drained
+            try:
+                async with asyncio.timeout(timeout if timeout > 0 else None):
+                    await drained
+            except TimeoutError:
+                return _TIMED_OUT
         if not transport.is_closing():
-            transport.write(data)
-            if self._paused and not self._lost:
-                drained = self.loop.create_future()
-                self._drained = drained
-                try:
-                    async with asyncio.timeout(timeout if timeout > 0 else None):
-                        await drained
-                except TimeoutError:
-                    return _TIMED_OUT
-            if not transport.is_closing():
-                return None
+            return None
         if not self._lost:
             # A failed write closes the transport at once but reports the
             # error to connection_lost() one loop iteration later.
             await asyncio.sleep(0)
         return self._lost_result()
+
+    async def send(self, data: bytes, timeout: float) -> IoFailure | None:
+        """Queue *data*; wait (up to *timeout*) only while the transport's buffer is full."""
+        if self.write(data):
+            return None
+        return await self.flushed(timeout)
 
     def _lost_result(self) -> IoFailure:
         if self._error is not None:
@@ -281,6 +302,13 @@ class AsyncDriver:
             CacheTake: self._cache_take,
             CacheSave: self._cache_save,
         }
+        # Effects that never wait, run without a coroutine by run().
+        self._immediate: dict[type, Callable[[Any], EffectResult]] = {
+            GetTime: self._now,
+            CacheTake: self._take,
+            CacheSave: self._save,
+            Close: self._close_now,
+        }
 
     async def run(self, steps: Generator[Effect, EffectResult, T]) -> T:
         """Drive *steps* to the end and return its value (the report).
@@ -289,12 +317,33 @@ class AsyncDriver:
         cancelled is aborted.
         """
         handlers = self._handlers
+        immediate = self._immediate
         send = steps.send
         result: EffectResult = None
         try:
             while True:
                 effect = send(result)
-                handler = handlers.get(type(effect))
+                kind = type(effect)
+                # Fast paths: no coroutine when nothing has to wait.
+                if kind is Receive:
+                    conn = self.connection
+                    if conn is not None and conn.buffered:
+                        result = conn.take(effect.max_bytes)  # type: ignore[union-attr]
+                        continue
+                elif kind is Send:
+                    conn = self.connection
+                    if conn is not None:
+                        if conn.write(effect.data):  # type: ignore[union-attr]
+                            result = None
+                        else:
+                            result = await conn.flushed(effect.timeout)  # type: ignore[union-attr]
+                        continue
+                else:
+                    quick = immediate.get(kind)
+                    if quick is not None:
+                        result = quick(effect)
+                        continue
+                handler = handlers.get(kind)
                 if handler is None:
                     raise TypeError(f"not an effect: {effect!r}")
                 result = await handler(effect)
@@ -318,6 +367,9 @@ class AsyncDriver:
             connection.close(flush=not abort)
 
     # -- effects ---------------------------------------------------------
+
+    def _now(self, effect: GetTime) -> float:
+        return self.clock()
 
     async def _get_time(self, effect: GetTime) -> float:
         return self.clock()
@@ -409,10 +461,10 @@ class AsyncDriver:
             return tls_failed(policy, ssl.SSLError("no TLS object after the handshake"))
         return tls_established(policy, tls)
 
-    async def _close(self, effect: Close) -> None:
+    def _close_now(self, effect: Close) -> None:
         self.release(abort=effect.abort)
 
-    async def _cache_take(self, effect: CacheTake) -> CachedSession | None:
+    def _take(self, effect: CacheTake) -> CachedSession | None:
         found = self.cache.take(effect.labels)
         if found is None:
             return None
@@ -420,7 +472,16 @@ class AsyncDriver:
         self.connection, session = found
         return session
 
-    async def _cache_save(self, effect: CacheSave) -> None:
+    def _save(self, effect: CacheSave) -> None:
         connection, self.connection = self.connection, None
         if connection is not None:
             self.cache.save(effect.labels, effect.session, connection)
+
+    async def _close(self, effect: Close) -> None:
+        self._close_now(effect)
+
+    async def _cache_take(self, effect: CacheTake) -> CachedSession | None:
+        return self._take(effect)
+
+    async def _cache_save(self, effect: CacheSave) -> None:
+        self._save(effect)
