@@ -89,8 +89,7 @@ def deliver_steps(request: DeliveryRequest) -> Generator[Effect, EffectResult, D
     effect, each later ``send(result)`` answers the previous one, and
     ``StopIteration.value`` is the :class:`DeliveryReport`.
     """
-    delivery = _Delivery(request)
-    return (yield from delivery.run())
+    return _Delivery(request).run()  # the generator itself: one frame less per effect
 
 
 class _Delivery:
@@ -476,9 +475,16 @@ class _Delivery:
         ctx = self._ctx
         rcpts = ctx.rcpts
         count = 0
-        if addresses and rcpts.left and ctx.nexthop_label:
-            # Postfix looks up with a dummy TLS policy (level none).
-            label = dest_label(ctx.keys, tls_level=int(TlsLevel.NONE))
+        # Postfix looks the nexthop label up with a dummy TLS policy (level
+        # none); only sessions stored at level none can match, so the lookup
+        # is skipped when no such label was ever stored with this Config.
+        label = dest_label(ctx.keys, tls_level=int(TlsLevel.NONE))
+        if (
+            addresses
+            and rcpts.left
+            and ctx.nexthop_label
+            and ("stored", label) in self.options.memo
+        ):
             session = yield from self._take(
                 (label,), policy=None, nexthop=nexthop, best_mx=None, defer_probe=True
             )
@@ -654,7 +660,13 @@ class _Delivery:
                     )
                 ]
                 if ctx.nexthop_label:
-                    labels.insert(0, dest_label(ctx.keys, tls_level=int(session.tls_level)))
+                    label = dest_label(ctx.keys, tls_level=int(session.tls_level))
+                    labels.insert(0, label)
+                    memo = self.options.memo
+                    if ("stored", label) not in memo:
+                        if len(memo) > 4096:
+                            memo.clear()
+                        memo[("stored", label)] = True
                 yield CacheSave(
                     tuple(labels),
                     CachedSession(

@@ -22,7 +22,7 @@ import io
 import ipaddress
 import random
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from email.message import Message
 
 from pyfix_smtp.config import Config
@@ -267,6 +267,20 @@ def _parse_destinations(nexthop: str, config: Config) -> tuple[Destination, ...]
 
 
 _SHARED_RNG = random.Random()
+_ENVELOPE_FIELDS = tuple(f.name for f in fields(Envelope))
+
+
+def _envelope_with(envelope: Envelope, name: str, value: object) -> Envelope:
+    """A copy of a (valid) envelope with one field set to a value already checked.
+
+    ``dataclasses.replace()`` would run every check of ``Envelope()`` again,
+    which costs more than the rest of building a request.
+    """
+    copy = object.__new__(Envelope)
+    for field_name in _ENVELOPE_FIELDS:
+        object.__setattr__(copy, field_name, getattr(envelope, field_name))
+    object.__setattr__(copy, name, value)
+    return copy
 
 
 def _addresses(value: Iterable[str | IPAddress] | None, name: str) -> tuple[str, ...] | None:
@@ -325,11 +339,11 @@ def build_request(
     destinations = _destinations(nexthop, cfg)
     env = envelope
     if env.size is None and source.size is not None:
-        env = replace(env, size=source.size)
+        env = _envelope_with(env, "size", source.size)
     if detect_8bit and env.body is BodyType.UNDECLARED:
         data = source.data
         if (data is None or not data.isascii()) and declares_8bit(source.open()):
-            env = replace(env, body=BodyType.EIGHT_BIT)
+            env = _envelope_with(env, "body", BodyType.EIGHT_BIT)
     request = DeliveryRequest(
         envelope=env,
         content=source,
