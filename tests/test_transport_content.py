@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Generator, Iterator
 from email.message import EmailMessage, Message
@@ -39,7 +37,6 @@ from pyfix_smtp.transport.aio import AsyncDriver, Connection, close_connection
 from pyfix_smtp.transport.cache import ConnectionCache
 from pyfix_smtp.transport.content import prepare_content, serialise_message, spool
 from pyfix_smtp.transport.sync import SyncDriver, close_socket
-from tests.peers import binary_or_skip
 from tests.peers.sink import Sink, SinkFactory
 
 CRLF_MESSAGE = b"Subject: test\r\nFrom: a@example.org\r\n\r\nfirst\r\n.dot line\r\nlast\r\n"
@@ -233,20 +230,9 @@ def run(kind: str, script: Steps) -> object:
 
 
 @pytest.fixture(scope="module")
-def dump_sink() -> Iterator[Sink]:
-    """smtp-sink -d in a directory the ``nobody`` user can reach.
-
-    (pytest's tmp directories are mode 0700, so a sink that drops privileges
-    to ``nobody`` cannot write dumps below them.)
-    """
-    directory = Path(tempfile.mkdtemp(prefix="pyfix-dump-"))
-    directory.chmod(0o755)
-    factory = SinkFactory(binary_or_skip("smtp-sink"), directory)
-    try:
-        yield factory.start(dump=True)
-    finally:
-        factory.stop_all()
-        shutil.rmtree(directory, ignore_errors=True)
+def dump_sink(sink_factory: SinkFactory) -> Sink:
+    """smtp-sink -d: every message is written to a file we can compare."""
+    return sink_factory.start(dump=True)
 
 
 def dumped(sink: Sink, count: int) -> list[bytes]:
