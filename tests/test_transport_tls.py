@@ -400,3 +400,70 @@ def test_fetch_sts_policy_untrusted_certificate(kind: str, mta_sts_server: MtaSt
     got = fetch_with(kind, fetcher, FetchStsPolicy("example.test", 5.0))
     assert isinstance(got, IoFailure)
     assert got.reason.startswith("certificate verification failed")
+
+
+@contextlib.contextmanager
+def injecting_server(certs: LabCerts) -> Iterator[int]:
+    """Answers STARTTLS with 220 plus a forged plaintext reply, then offers TLS."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs.server_pem, certs.server_key)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(2)
+
+    def serve() -> None:
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        with conn:
+            conn.sendall(b"220 py.example.test ESMTP\r\n")
+            conn.recv(100)  # STARTTLS
+            conn.sendall(b"220 go ahead\r\n")
+            time.sleep(0.1)
+            conn.sendall(b"250 injected in plaintext\r\n")
+            with contextlib.suppress(OSError), ctx.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(100)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        server.close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_plaintext_after_starttls_reply_fails_the_handshake(kind: str, lab_certs: LabCerts) -> None:
+    """Octets that arrive before the handshake never pass as TLS data (response injection)."""
+    effects: list[Effect] = [
+        Connect(Endpoint(HOST, "127.0.0.1", 0), T),
+        Receive(T),
+        Send(b"STARTTLS\r\n", T),
+        Receive(T),
+    ]
+    with injecting_server(lab_certs) as port:
+        effects[0] = Connect(Endpoint(HOST, "127.0.0.1", port), T)
+        pol = make(port, "encrypt")
+        start = StartTls(pol, pol_options(pol), T)
+        if kind == "sync":
+            sdriver = SyncDriver(_NoResolver(), ConnectionCache(close_socket))  # type: ignore[arg-type]
+            replies = [sdriver.execute(e) for e in effects]
+            time.sleep(0.3)  # the forged reply is in the socket buffer now
+            result = sdriver.execute(start)
+            sdriver.release()
+        else:
+
+            async def main() -> tuple[list[EffectResult], EffectResult]:
+                driver = AsyncDriver(_NoResolver(), ConnectionCache(close_connection))  # type: ignore[arg-type]
+                got = [await driver.execute(e) for e in effects]
+                await asyncio.sleep(0.3)  # the forged reply is buffered now
+                outcome = await driver.execute(start)
+                driver.release()
+                return got, outcome
+
+            replies, result = asyncio.run(main())
+    assert replies[3] == b"220 go ahead\r\n"
+    assert isinstance(result, TlsFailed)
+    assert result.failure == HANDSHAKE

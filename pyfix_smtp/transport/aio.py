@@ -439,6 +439,12 @@ class AsyncDriver:
             ctx = self.contexts.get(policy, options)
         except TlsPolicyError as exc:
             return TlsFailed(TLS_CONFIG_FAILURE, str(exc))
+        if connection.buffered:
+            # Plaintext after the 220 would be read as if it came over TLS
+            # (response injection); the blocking driver's OpenSSL rejects the
+            # same octets as a broken handshake.
+            connection.transport.abort()
+            return tls_failed(policy, ssl.SSLError("plaintext received after the STARTTLS reply"))
         timeout = effect.timeout if effect.timeout > 0 else None
         loop = connection.loop
         try:
