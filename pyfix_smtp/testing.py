@@ -94,12 +94,15 @@ class Certificates:
         chain_pem: the server certificate followed by the CA certificate.
         key_pem: the server's private key (PKCS#8, unencrypted).
         names: the DNS names and IP addresses the server certificate holds.
+        ca_key_pem: the CA's private key, to issue more certificates from the
+            same CA (:func:`generate_certificates` with ``ca=``).
     """
 
     ca_pem: bytes
     chain_pem: bytes
     key_pem: bytes
     names: tuple[str, ...]
+    ca_key_pem: bytes = field(default=b"", repr=False)
 
     def write(self, directory: Path) -> tuple[Path, Path, Path]:
         """Write ``ca.pem``, ``server.pem`` and ``server.key``; return their paths."""
@@ -118,14 +121,57 @@ def _general_name(name: str) -> x509.GeneralName:
         return x509.DNSName(name)
 
 
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _new_ca(
+    start: dt.datetime, end: dt.datetime
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pyfix_smtp.testing CA")])
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert, key
+
+
 def generate_certificates(
-    *names: str, valid_days: int = 30, now: dt.datetime | None = None
+    *names: str,
+    valid_days: int = 30,
+    now: dt.datetime | None = None,
+    ca: Certificates | None = None,
 ) -> Certificates:
-    """Make a CA and an ECDSA P-256 server certificate for *names*.
+    """Make an ECDSA P-256 server certificate for *names*, and a CA to sign it.
 
     The first name is the subject's common name; every name (host names and
     IP addresses) goes into subjectAltName. Without names the certificate is
-    for ``localhost``, ``127.0.0.1`` and ``::1``.
+    for ``localhost``, ``127.0.0.1`` and ``::1``. With *ca*, that CA signs
+    the new certificate (a server whose name does not match, trusted all the
+    same); otherwise a new CA is made.
     """
     if not names:
         names = ("localhost", "127.0.0.1", "::1")
@@ -133,39 +179,21 @@ def generate_certificates(
         raise ValueError(f"valid_days must be at least 1, not {valid_days}")
     start = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=1)
     end = start + dt.timedelta(days=valid_days + 1)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pyfix_smtp.testing CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    if ca is None:
+        ca_cert, ca_key = _new_ca(start, end)
+    else:
+        if not ca.ca_key_pem:
+            raise ValueError("generate_certificates: ca= needs Certificates with ca_key_pem")
+        ca_cert = x509.load_pem_x509_certificate(ca.ca_pem)
+        loaded = serialization.load_pem_private_key(ca.ca_key_pem, password=None)
+        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+            raise ValueError("generate_certificates: the CA key is not an EC key")
+        ca_key = loaded
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-        .issuer_name(ca_name)
+        .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
@@ -182,12 +210,9 @@ def generate_certificates(
     return Certificates(
         ca_pem=ca_pem,
         chain_pem=cert.public_bytes(serialization.Encoding.PEM) + ca_pem,
-        key_pem=key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
+        key_pem=_pem_key(key),
         names=tuple(names),
+        ca_key_pem=_pem_key(ca_key),
     )
 
 

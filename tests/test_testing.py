@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from pyfix_smtp.testing import (
+    Certificates,
     Command,
     Disconnect,
     Hang,
@@ -120,6 +121,28 @@ def test_certificates_hold_every_name(tmp_path: Path) -> None:
         assert names == ["mx.example.test", "127.0.0.2"]
         client.close()
         wrapped[0].close()
+
+
+def test_more_certificates_from_the_same_ca() -> None:
+    first = generate_certificates("mx.example.test")
+    other = generate_certificates("other.example", ca=first)
+    assert other.ca_pem == first.ca_pem
+    context = ssl.create_default_context(cadata=first.ca_pem.decode())
+
+    def starttls(server: SinkServer, name: str) -> None:
+        with socket.create_connection(server.address, 5) as sock:
+            reader = sock.makefile("rb")
+            reader.readline()
+            sock.sendall(b"STARTTLS\r\n")
+            assert reader.readline().startswith(b"220 ")
+            context.wrap_socket(sock, server_hostname=name).close()
+
+    with SinkServer(starttls=True, certificates=other) as server:
+        starttls(server, "other.example")  # the first CA vouches for it
+        with pytest.raises(ssl.SSLCertVerificationError, match="mismatch"):
+            starttls(server, "mx.example.test")
+    with pytest.raises(ValueError, match="ca_key_pem"):
+        generate_certificates("x", ca=Certificates(first.ca_pem, b"", b"", ()))
 
 
 def test_script_sequences_and_functions() -> None:
