@@ -43,7 +43,10 @@ from pyfix_smtp.testing import (
 )
 from tests.peers import binary_or_skip, is_root, require_peer, start_process
 from tests.peers.delivery import MYHOSTNAME, OWN_ADDRESSES, Deliverer
+from tests.peers.dovecot import DovecotLmtp, dovecot_lmtp
 from tests.peers.sink import SinkFactory
+
+__all__ = ["dovecot_lmtp"]  # fixtures used by name
 
 pytestmark = pytest.mark.peers
 
@@ -87,6 +90,7 @@ discard   unix  -       -       n       -       -       discard
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
+lmtp      unix  -       -       n       -       -       lmtp
 """
 MESSAGE = (
     b"From: oracle@example.org\r\nTo: bob@example.net\r\nSubject: oracle\r\n"
@@ -106,6 +110,7 @@ class Scenario:
     start: Start
     service: str = "tlsnone"
     content: bytes = MESSAGE
+    lmtp: bool = False  # Postfix lmtp(8); the server returns (path, 0) for a UNIX socket
 
 
 def sink(*flags: str) -> Start:
@@ -119,6 +124,12 @@ def sink(*flags: str) -> Start:
 
 
 SERVERS: list[SinkServer] = []  # the SinkServers started for this module
+LMTP_SERVERS: dict[str, tuple[str, int]] = {}  # the Dovecot peer: tcp, unix
+
+
+def dovecot(transport: str) -> Start:
+    """The Dovecot LMTP peer over TCP or its UNIX socket."""
+    return lambda _, __: LMTP_SERVERS[transport]
 
 
 def python(
@@ -228,6 +239,9 @@ SCENARIOS: dict[str, Scenario] = {
     "sink -q EHLO": Scenario(sink("-q", "EHLO")),
     "sink -q RSET -r DATA": Scenario(sink("-r", "DATA", "-q", "RSET")),
     "EHLO garbage": Scenario(python({"EHLO": Raw(b"what?\r\n")})),
+    # LMTP to Dovecot: one reply per recipient after the data
+    "lmtp tcp": Scenario(dovecot("tcp"), lmtp=True),
+    "lmtp unix": Scenario(dovecot("unix"), lmtp=True),
     "verify, wrong name": Scenario(
         python(starttls=True, names=("other.example",)), service="tlsverify"
     ),
@@ -262,13 +276,29 @@ TLS_LINE = re.compile(
 
 
 def recipients(host: str, port: int, service: str) -> list[str]:
+    """Two recipients in a domain of the scenario's own (SMTP)."""
     octet = host.rsplit(".", 1)[1]
     domain = f"a{octet}p{port}s{service}.test"
     return [f"bob@{domain}", f"carol@{domain}"]
 
 
+def routes(name: str, host: str, port: int) -> tuple[list[str], list[str], str]:
+    """A scenario's recipients, its transport(5) lines and pyfix_smtp's nexthop."""
+    scenario = SCENARIOS[name]
+    if scenario.lmtp:
+        # Dovecot's test users, one address extension per scenario (Dovecot
+        # drops the extension when it looks the user up).
+        tag = "unix" if port == 0 else "tcp"
+        rcpts = [f"{user}+{tag}@example.test" for user in ("alice", "full", "tfull")]
+        nexthop = f"unix:{host}" if port == 0 else f"inet:{host}:{port}"
+        return rcpts, [f"{r} lmtp:{nexthop}" for r in rcpts], nexthop
+    rcpts = recipients(host, port, scenario.service)
+    domain = rcpts[0].partition("@")[2]
+    return rcpts, [f"{domain} {scenario.service}:[{host}]:{port}"], f"[{host}]:{port}"
+
+
 @pytest.fixture(scope="module")
-def oracle(sink_factory: SinkFactory) -> Iterator[Oracle]:
+def oracle(sink_factory: SinkFactory, dovecot_lmtp: DovecotLmtp) -> Iterator[Oracle]:
     """Run every scenario through a private Postfix smtp(8) once; collect its log lines."""
     postfix = binary_or_skip("postfix")
     sendmail = binary_or_skip("sendmail")
@@ -278,6 +308,8 @@ def oracle(sink_factory: SinkFactory) -> Iterator[Oracle]:
     directory.chmod(0o755)
     certs = generate_certificates("mx.example.test", "localhost", "127.0.0.1")
     try:
+        LMTP_SERVERS.update(tcp=(dovecot_lmtp.host, dovecot_lmtp.port))
+        LMTP_SERVERS.update(unix=(str(dovecot_lmtp.unix_socket), 0))
         endpoints = {name: s.start(sink_factory, certs) for name, s in SCENARIOS.items()}
         etc = directory / "etc"
         etc.mkdir()
@@ -290,9 +322,9 @@ def oracle(sink_factory: SinkFactory) -> Iterator[Oracle]:
         # one entry per scenario domain (transport maps allow no regexp substitution)
         (etc / "transport").write_text(
             "".join(
-                f"{recipients(host, port, SCENARIOS[name].service)[0].partition('@')[2]}"
-                f" {SCENARIOS[name].service}:[{host}]:{port}\n"
+                line + "\n"
                 for name, (host, port) in endpoints.items()
+                for line in routes(name, host, port)[1]
             )
         )
         main_cf = {
@@ -337,7 +369,7 @@ def oracle(sink_factory: SinkFactory) -> Iterator[Oracle]:
         try:
             expected: set[str] = set()
             for name, (host, port) in endpoints.items():
-                rcpts = recipients(host, port, SCENARIOS[name].service)
+                rcpts = routes(name, host, port)[0]
                 expected.update(rcpts)
                 subprocess.run(
                     [sendmail, "-C", str(etc), "-i", "-f", "", "--", *rcpts],
@@ -362,9 +394,7 @@ def oracle(sink_factory: SinkFactory) -> Iterator[Oracle]:
         finally:
             proc.stop()
         results = {
-            name: {
-                r: found[r] for r in recipients(host, port, SCENARIOS[name].service) if r in found
-            }
+            name: {r: found[r] for r in routes(name, host, port)[0] if r in found}
             for name, (host, port) in endpoints.items()
         }
         tls = {m["peer"]: f"{m['trust']} {m['version']}" for m in TLS_LINE.finditer(log)}
@@ -378,6 +408,7 @@ def oracle(sink_factory: SinkFactory) -> Iterator[Oracle]:
 def normalise(reason: str) -> str:
     """Hide what differs between the two clients' messages: queue ids and sizes."""
     reason = re.sub(r"queued as \w+", "queued as X", reason)
+    reason = re.sub(r"(<\S+>) \S+ Saved$", r"\1 ID Saved", reason)  # Dovecot's session id
     return re.sub(r"message size \d+", "message size N", reason)
 
 
@@ -393,6 +424,8 @@ def summarise(report: DeliveryReport) -> Result:
 
 
 def config_for(oracle: Oracle, scenario: Scenario) -> Config:
+    if scenario.lmtp:
+        return Config(protocol="lmtp", myhostname=MYHOSTNAME)
     settings = TIMEOUTS | SERVICES[scenario.service]
     return Config(
         myhostname=MYHOSTNAME,
@@ -411,9 +444,8 @@ def ours(oracle: Oracle) -> dict[tuple[str, str], Result]:
     """
     jobs = {}
     for name, scenario in SCENARIOS.items():
-        host, port = oracle.endpoints[name]
-        envelope = Envelope("", recipients(host, port, scenario.service))
-        jobs[name] = (envelope, scenario.content, f"[{host}]:{port}", config_for(oracle, scenario))
+        rcpts, _, nexthop = routes(name, *oracle.endpoints[name])
+        jobs[name] = (Envelope("", rcpts), scenario.content, nexthop, config_for(oracle, scenario))
     results: dict[tuple[str, str], Result] = {}
     with ThreadPoolExecutor(len(jobs)) as pool:
         sync = Deliverer("sync")
@@ -439,8 +471,7 @@ def ours(oracle: Oracle) -> dict[tuple[str, str], Result]:
 def test_same_outcome_as_postfix(
     oracle: Oracle, ours: dict[tuple[str, str], Result], mode: str, name: str
 ) -> None:
-    host, port = oracle.endpoints[name]
-    rcpts = recipients(host, port, SCENARIOS[name].service)
+    rcpts = routes(name, *oracle.endpoints[name])[0]
     postfix = oracle.results[name]
     assert set(postfix) == set(rcpts), f"Postfix logged no result for {name}:\n{oracle.log[-3000:]}"
     theirs = {r: (v[0], v[1], v[2], normalise(v[3])) for r, v in postfix.items()}
@@ -448,7 +479,7 @@ def test_same_outcome_as_postfix(
     assert outcomes == theirs
 
 
-TLS_SCENARIOS = [name for name, s in SCENARIOS.items() if s.service != "tlsnone"]
+TLS_SCENARIOS = [n for n, s in SCENARIOS.items() if s.service != "tlsnone" and not s.lmtp]
 # Postfix tls_client.c tls_auth_enable(): a chain that verifies is "Trusted" at
 # every level; pyfix_smtp does not verify at may/encrypt and logs "Untrusted".
 UNTRUSTED_BUG = pytest.mark.xfail(
