@@ -11,6 +11,7 @@ ends), including a 20 MB one.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import re
@@ -21,10 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from pyfix_smtp import Action, Config, Envelope
+from pyfix_smtp import Action, AsyncClient, Config, Envelope
 from tests.peers.certs import LabCerts
 from tests.peers.delivery import (
     MYHOSTNAME,
+    OWN_ADDRESSES,
     Deliverer,
     check_outcomes,
     deliver_mode,
@@ -291,3 +293,31 @@ def test_sasl_wrong_password(
         " Error: authentication failed: (reason unavailable)"
     )
     assert stored(postfix, tag) == {}
+
+
+async def test_concurrent_deliveries_reuse_cached_connections(postfix: PostfixSmtpd) -> None:
+    # One event loop, one client: 20 deliveries at once open 20 connections
+    # and leave them in the cache; the next 20 reuse them (after an RSET
+    # probe), with STARTTLS because smtp_tls_connection_reuse = yes.
+    config = BASE.replace(smtp_tls_security_level="encrypt", smtp_tls_connection_reuse=True)
+    nexthop = f"[127.0.0.1]:{postfix.starttls_port}"
+    tags = [[uuid.uuid4().hex for _ in range(20)] for _ in range(2)]
+    async with AsyncClient(config, own_addresses=OWN_ADDRESSES) as client:
+        waves = []
+        for wave in tags:
+            waves.append(
+                await asyncio.gather(
+                    *(
+                        client.deliver(Envelope(SENDER, [ALICE]), message(tag), nexthop)
+                        for tag in wave
+                    )
+                )
+            )
+    for wave, reports in zip(tags, waves, strict=True):
+        for tag, report in zip(wave, reports, strict=True):
+            copies = arrived(postfix, tag, [ALICE])
+            [alice] = check_outcomes(report, [ALICE], copies).values()
+            assert alice.action is Action.RELAYED
+            assert_byte_for_byte(copies[ALICE], message(tag))
+    assert {o.conn_use for r in waves[0] for o in r} == {1}
+    assert {o.conn_use for r in waves[1] for o in r} == {2}
