@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from pyfix_smtp.testing import Disconnect, Hang, Raw, Script, SinkServer
+from tests.peers import is_root, require_peer
 
 FAULTY_HOSTNAME = "faulty.example.test"
 STAGES = ("CONNECT", "EHLO", "HELO", "MAIL", "RCPT", "DATA", "BODY", ".", "QUIT")
@@ -57,6 +58,8 @@ class FaultyServers:
         **options: object,
     ) -> SinkServer:
         """Start a SinkServer with *script* (other options as SinkServer takes them)."""
+        if 0 < port < 1024 and not is_root():
+            require_peer(f"listening on port {port} needs root")
         server = SinkServer(
             host=host,
             port=port,
