@@ -1,10 +1,11 @@
 """An HTTPS server on loopback serving an MTA-STS policy (PEERS.md section 3b).
 
-``mta_sts_server`` (session scope) serves ``/.well-known/mta-sts.txt`` with
-the ``lab_certs`` certificate (valid for ``mta-sts.example.test``) on a free
-port. Tests change what it serves with :meth:`MtaStsServer.serve` (body,
-status, content type, or a redirect) and read the requests it got. RFC 8461
-fixes port 443, so clients reach it through a host/port override.
+``mta_sts_server`` (one server per session, reset for each test) serves
+``/.well-known/mta-sts.txt`` with the ``lab_certs`` certificate (valid for
+``mta-sts.example.test``) on a free port. Tests change what it serves with
+:meth:`MtaStsServer.serve` (body, status, content type, or a redirect) and
+read the requests it got. RFC 8461 fixes port 443, so clients reach it
+through a host/port override.
 """
 
 from __future__ import annotations
@@ -99,10 +100,22 @@ def start_mta_sts_server(certs: LabCerts, host: str = "127.0.0.1") -> MtaStsServ
 
 
 @pytest.fixture(scope="session")
-def mta_sts_server(lab_certs: LabCerts) -> Iterator[MtaStsServer]:
-    """The MTA-STS policy server for the session."""
+def mta_sts_server_session(lab_certs: LabCerts) -> Iterator[MtaStsServer]:
+    """The MTA-STS policy server process for the session."""
     server = start_mta_sts_server(lab_certs)
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def mta_sts_server(mta_sts_server_session: MtaStsServer) -> MtaStsServer:
+    """The session's policy server, reset to the default policy for each test.
+
+    Tests change what it serves; the reset keeps one test's policy from
+    leaking into the next.
+    """
+    mta_sts_server_session.serve()
+    mta_sts_server_session.requests.clear()
+    return mta_sts_server_session
