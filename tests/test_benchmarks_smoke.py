@@ -210,8 +210,11 @@ def test_spread_and_summary() -> None:
 def test_measure_reports_the_childs_own_peak_rss() -> None:
     # The child allocates and touches 64 MiB; a plain ru_maxrss would also
     # include whatever the parent had when it forked.
-    script = "b = bytearray(64 * 1024 * 1024); b[::4096] = b'x' * (len(b) // 4096)"
-    small = measure([sys.executable, "-c", "pass"])
+    # Both children live a little while so the VmHWM sampler sees them (a
+    # child gone before the first sample falls back to ru_maxrss).
+    linger = "import time; time.sleep(0.3)"
+    script = f"b = bytearray(64 * 1024 * 1024); b[::4096] = b'x' * (len(b) // 4096); {linger}"
+    small = measure([sys.executable, "-c", linger])
     big = measure([sys.executable, "-c", script])
     assert small.returncode == big.returncode == 0
     assert big.maxrss_kib - small.maxrss_kib > 60 * 1024
