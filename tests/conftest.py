@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+# Modules that others import come first, so pytest can rewrite their asserts.
 pytest_plugins = [
     "tests.peers.certs",
     "tests.peers.dns",
-    "tests.peers.mtasts",
-    "tests.peers.postfix",
     "tests.peers.sink",
+    "tests.peers.postfix",
+    "tests.peers.dovecot",
+    "tests.peers.faulty",
+    "tests.peers.mtasts",
+    "tests.peers.mx_lab",
+    "tests.peers.delivery",
 ]

@@ -19,10 +19,8 @@ import pytest
 from pyfix_smtp.testing import SinkServer
 from tests.peers.certs import LabCerts
 from tests.peers.dns import DnsLab
-from tests.peers.dovecot import QUOTA_FULL, QUOTA_TEMPFAIL, DovecotLmtp, dovecot_lmtp
-from tests.peers.mx_lab import MxLab, mx_lab
-
-__all__ = ["dovecot_lmtp", "mx_lab"]  # fixtures used by name
+from tests.peers.dovecot import QUOTA_FULL, QUOTA_TEMPFAIL, DovecotLmtp
+from tests.peers.mx_lab import MxLab
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

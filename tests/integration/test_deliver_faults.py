@@ -20,12 +20,8 @@ from tests.peers.delivery import (
     MYHOSTNAME,
     Deliverer,
     check_outcomes,
-    deliver_mode,
-    deliverer,
 )
-from tests.peers.faulty import FaultyServers, faulty
-
-__all__ = ["deliver_mode", "deliverer", "faulty"]  # fixtures used by name
+from tests.peers.faulty import FaultyServers
 
 pytestmark = pytest.mark.peers
 

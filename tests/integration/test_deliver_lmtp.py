@@ -19,12 +19,8 @@ from tests.peers.delivery import (
     MYHOSTNAME,
     Deliverer,
     check_outcomes,
-    deliver_mode,
-    deliverer,
 )
-from tests.peers.dovecot import QUOTA_FULL, QUOTA_TEMPFAIL, DovecotLmtp, dovecot_lmtp
-
-__all__ = ["deliver_mode", "deliverer", "dovecot_lmtp"]  # fixtures used by name
+from tests.peers.dovecot import QUOTA_FULL, QUOTA_TEMPFAIL, DovecotLmtp
 
 pytestmark = pytest.mark.peers
 

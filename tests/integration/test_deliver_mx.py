@@ -19,13 +19,9 @@ from tests.peers.delivery import (
     MYHOSTNAME,
     Deliverer,
     check_outcomes,
-    deliver_mode,
-    deliverer,
 )
-from tests.peers.faulty import FaultyServers, faulty
-from tests.peers.mx_lab import MxLab, mx_lab
-
-__all__ = ["deliver_mode", "deliverer", "faulty", "mx_lab"]  # fixtures used by name
+from tests.peers.faulty import FaultyServers
+from tests.peers.mx_lab import MxLab
 
 pytestmark = pytest.mark.peers
 

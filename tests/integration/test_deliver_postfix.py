@@ -29,14 +29,10 @@ from tests.peers.delivery import (
     OWN_ADDRESSES,
     Deliverer,
     check_outcomes,
-    deliver_mode,
-    deliverer,
     wait_for,
 )
-from tests.peers.dovecot import PASSWORD, DovecotLmtp, dovecot_lmtp
+from tests.peers.dovecot import PASSWORD, DovecotLmtp
 from tests.peers.postfix import PostfixSmtpd, start_postfix_smtpd
-
-__all__ = ["deliver_mode", "deliverer", "dovecot_lmtp"]  # fixtures used by name
 
 pytestmark = pytest.mark.peers
 

@@ -17,10 +17,8 @@ from pathlib import Path
 import pytest
 
 from pyfix_smtp import Action, Config, Envelope
-from tests.peers.delivery import Deliverer, check_outcomes, deliver_mode, deliverer
+from tests.peers.delivery import Deliverer, check_outcomes
 from tests.peers.sink import Sink, SinkFactory
-
-__all__ = ["deliver_mode", "deliverer"]  # fixtures used by name
 
 pytestmark = pytest.mark.peers
 

@@ -43,10 +43,8 @@ from pyfix_smtp.testing import (
 )
 from tests.peers import binary_or_skip, is_root, require_peer, start_process
 from tests.peers.delivery import MYHOSTNAME, OWN_ADDRESSES, Deliverer
-from tests.peers.dovecot import DovecotLmtp, dovecot_lmtp
+from tests.peers.dovecot import DovecotLmtp
 from tests.peers.sink import SinkFactory
-
-__all__ = ["dovecot_lmtp"]  # fixtures used by name
 
 pytestmark = pytest.mark.peers
 
