@@ -24,6 +24,7 @@ method of the internal ``_sslobj`` (present since 3.10).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ssl
 import warnings
 from collections.abc import Sequence
@@ -37,7 +38,7 @@ from pyfix_smtp.status import Failure
 from pyfix_smtp.tls.levels import TlsLevel
 from pyfix_smtp.tls.options import TlsOptions
 from pyfix_smtp.tls.policy import TlsPolicy
-from pyfix_smtp.tls.verify import NOT_VERIFIED, PeerCheck, check_peer
+from pyfix_smtp.tls.verify import NOT_VERIFIED, PeerCheck, check_peer, pkix_validate
 
 __all__ = [
     "HANDSHAKE_FAILURE",
@@ -46,6 +47,7 @@ __all__ = [
     "handshake_failure",
     "load_ca_certificates",
     "peer_chain",
+    "pkix_trusted",
     "verifies_in_handshake",
 ]
 
@@ -221,3 +223,34 @@ def load_ca_certificates(cafile: str = "", capath: str = "") -> list[x509.Certif
                 seen.add(cert.fingerprint(_SHA256))
                 certs.append(cert)
     return certs
+
+
+@functools.lru_cache(maxsize=8)
+def _configured_anchors(cafile: str, capath: str) -> tuple[x509.Certificate, ...]:
+    return tuple(load_ca_certificates(cafile, capath))
+
+
+def pkix_trusted(
+    policy: TlsPolicy, options: TlsOptions, chain: Sequence[bytes], *, now: dt.datetime
+) -> bool | None:
+    """Is the server's chain trusted by our CAs, for the Trusted/Untrusted label?
+
+    Postfix (tls_client.c) lets OpenSSL verify the chain at every level and
+    logs "Trusted" when it verifies, even at ``may`` and ``encrypt`` where
+    nothing must match. Here the handshake verifies only at ``verify`` and
+    ``secure`` (True); at the levels that do not verify in the handshake the
+    chain is checked in Python against ``smtp_tls_CAfile``/``smtp_tls_CApath``.
+    With neither set Postfix trusts no CA (``tls_append_default_CA = no``), so
+    the answer is None (not checked: "Untrusted"). Levels whose checks use
+    TLSA records, fingerprints or trust-anchor files decide trust themselves
+    (None).
+    """
+    if verifies_in_handshake(policy):
+        return True
+    if policy.level.must_match or not chain:
+        return None
+    if not (options.smtp_tls_CAfile or options.smtp_tls_CApath):
+        return None
+    anchors = _configured_anchors(options.smtp_tls_CAfile, options.smtp_tls_CApath)
+    trusted, _why = pkix_validate(chain, anchors, now=now, max_depth=policy.verify_depth)
+    return trusted

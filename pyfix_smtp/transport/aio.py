@@ -465,7 +465,7 @@ class AsyncDriver:
         tls = transport.get_extra_info("ssl_object")
         if not isinstance(tls, ssl.SSLObject):
             return tls_failed(policy, ssl.SSLError("no TLS object after the handshake"))
-        return tls_established(policy, tls)
+        return tls_established(policy, options, tls)
 
     def _close_now(self, effect: Close) -> None:
         self.release(abort=effect.abort)

@@ -15,6 +15,7 @@ ssl exceptions to ``IoFailure`` values with the system's texts, creating
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import ipaddress
 import logging
@@ -256,17 +257,20 @@ class TlsContexts:
         return ctx
 
 
-def tls_established(policy: TlsPolicy, tls: ssl.SSLSocket | ssl.SSLObject) -> TlsEstablished:
-    """Describe a finished handshake for the core (chain, version, cipher)."""
-    from pyfix_smtp.tls.context import peer_chain, verifies_in_handshake
+def tls_established(
+    policy: TlsPolicy, options: TlsOptions, tls: ssl.SSLSocket | ssl.SSLObject
+) -> TlsEstablished:
+    """Describe a finished handshake for the core (chain, version, cipher, CA trust)."""
+    from pyfix_smtp.tls.context import peer_chain, pkix_trusted
 
     cipher = tls.cipher()
+    chain = peer_chain(tls)
     return TlsEstablished(
-        chain=peer_chain(tls),
+        chain=chain,
         version=tls.version() or "",
         cipher=cipher[0] if cipher else "",
         bits=cipher[2] if cipher else 0,
-        pkix_verified=True if verifies_in_handshake(policy) else None,
+        pkix_verified=pkix_trusted(policy, options, chain, now=dt.datetime.now(dt.UTC)),
     )
 
 
@@ -486,7 +490,7 @@ class SyncDriver:
             tls.do_handshake()
         except (OSError, ValueError) as exc:
             return tls_failed(policy, exc)
-        return tls_established(policy, tls)
+        return tls_established(policy, options, tls)
 
     def _close(self, effect: Close) -> None:
         self.release()

@@ -479,11 +479,7 @@ def test_same_outcome_as_postfix(
 
 TLS_SCENARIOS = [n for n, s in SCENARIOS.items() if s.service != "tlsnone" and not s.lmtp]
 # Postfix tls_client.c tls_auth_enable(): a chain that verifies is "Trusted" at
-# every level; pyfix_smtp does not verify at may/encrypt and logs "Untrusted".
-UNTRUSTED_BUG = pytest.mark.xfail(
-    reason="library bug: 'Untrusted' where Postfix logs 'Trusted' (may/encrypt, CA known)",
-    strict=True,
-)
+# every level, may and encrypt included (our CA file is configured).
 
 
 #: Postfix 3.11 differs from Debian's 3.7 here: 3.11 lets OpenSSL check the
@@ -493,15 +489,7 @@ POSTFIX_311 = {"verify, wrong name": "Trusted TLSv1.3"}
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=UNTRUSTED_BUG)
-        if n in ("starttls may", "starttls encrypt", "encrypt, wrong name")
-        else n
-        for n in TLS_SCENARIOS
-    ],
-)
+@pytest.mark.parametrize("name", TLS_SCENARIOS)
 def test_same_tls_summary_as_postfix(
     oracle: Oracle, ours: dict[tuple[str, str], Result], mode: str, name: str
 ) -> None:
