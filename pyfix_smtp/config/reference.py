@@ -38,6 +38,12 @@ def _twin(param: Param) -> str:
     return twin
 
 
+def _status(param: Param) -> str:
+    if param.partly:
+        return param.status.value + " (partly)"
+    return param.status.value
+
+
 def _name(param: Param) -> str:
     name = f"`{param.name}`"
     if param.alias:
@@ -48,6 +54,7 @@ def _name(param: Param) -> str:
 def render_markdown() -> str:
     """The complete parameter reference page."""
     counts = Counter(p.status for p in PARAMETERS)
+    partly = sum(p.partly for p in PARAMETERS)
     out = [
         "# Parameter reference",
         "",
@@ -60,7 +67,14 @@ def render_markdown() -> str:
         "attribute named in the first column holds the twin's value; a twin "
         "default is shown when it differs.",
         "",
-        f"Status: **{counts[Status.IMPLEMENTED]}** implemented, "
+        "The status says whether pyfix_smtp does what Postfix documents for the "
+        "parameter: *implemented* (the note says where; *partly* means the note "
+        "names what is missing), *accepted, not yet honoured* (the value is "
+        "parsed and checked but has no effect yet; the note says what is "
+        "missing), or *not applicable to a library* (the note says why).",
+        "",
+        f"Status: **{counts[Status.IMPLEMENTED]}** implemented "
+        f"({partly} of them partly), "
         f"**{counts[Status.ACCEPTED]}** accepted but not yet honoured, "
         f"**{counts[Status.NOT_APPLICABLE]}** not applicable to a library "
         f"({len(PARAMETERS)} parameters).",
@@ -82,7 +96,7 @@ def render_markdown() -> str:
                 _default(p),
                 _esc(p.kind.label),
                 _twin(p),
-                p.status.value,
+                _status(p),
                 _esc(p.note),
             ]
             out.append("| " + " | ".join(cells) + " |")
