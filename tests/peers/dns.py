@@ -114,11 +114,14 @@ def make_dns_lab(
     certs: LabCerts,
     *,
     extra_records: Mapping[str, Sequence[str]] | None = None,
+    extra_interfaces: Sequence[str] = (),
 ) -> DnsLab:
     """Sign the zones and start NSD and unbound under *directory*.
 
     *extra_records* adds zone-file lines per zone (``{"example.test": ["x A
-    127.0.0.9"]}``) for tests that need more data.
+    127.0.0.9"]}``) for tests that need more data. *extra_interfaces* makes
+    unbound listen on more addresses too (``"127.0.0.153@53"``): the libc
+    resolver that Postfix uses only knows port 53.
     """
     nsd = binary_or_skip("nsd")
     unbound = binary_or_skip("unbound")
@@ -179,7 +182,8 @@ def make_dns_lab(
     unbound_conf.write_text(
         "server:\n"
         f"  interface: {host}@{unbound_port}\n"
-        "  access-control: 127.0.0.0/8 allow\n"
+        + "".join(f"  interface: {extra}\n" for extra in extra_interfaces)
+        + "  access-control: 127.0.0.0/8 allow\n"
         '  username: ""\n'
         '  chroot: ""\n'
         f"  directory: {directory}\n"
