@@ -188,7 +188,8 @@ class Environment:
         try:
             return ssl.create_default_context(cafile=str(self.args.sts_cafile))
         except (OSError, ssl.SSLError) as exc:
-            raise ConfigError("--sts-cafile", str(self.args.sts_cafile), str(exc)) from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError("--sts-cafile", str(self.args.sts_cafile), reason) from None
 
     def sts_connect(self) -> tuple[str, int] | None:
         """``--sts-connect HOST:PORT``: where policy fetches really go, or None (port 443)."""
