@@ -326,6 +326,15 @@ def test_plan_lmtp_unix_socket_and_main_cf_directory(
     ]
 
 
+def test_lmtp_names_configure_the_lmtp_client(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = cli(
+        capsys, "--lmtp", "plan", "--json", "-o", "lmtp_tcp_port=2424", "inet:[192.0.2.1]"
+    )
+    assert status == 0
+    [site] = json.loads(out)["sites"]
+    assert (site["nexthop"], site["port"], site["loop_detection"]) == ("[192.0.2.1]", 2424, False)
+
+
 def test_o_overrides_main_cf_in_order(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     main_cf = tmp_path / "main.cf"
     main_cf.write_text("smtp_tcp_port = 2525\n")

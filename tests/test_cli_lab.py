@@ -232,6 +232,18 @@ def test_policy_mta_sts_enforce(
     assert {s["level"] for s in data["servers"]} == {"may"}
 
 
+def test_policy_unreadable_sts_cafile_is_a_config_error(
+    capsys: pytest.CaptureFixture[str], dns_lab: DnsLab, tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing-ca.pem"
+    status, out, err = cli(
+        capsys, "policy", *lab(dns_lab), *PORT_10025, "-o", "smtp_mta_sts_enable=yes",
+        "--sts-cafile", str(missing), "example.test",
+    )  # fmt: skip
+    assert (status, out) == (78, "")
+    assert err == f"pyfix-smtp: error: --sts-cafile = '{missing}': No such file or directory\n"
+
+
 # -- probe -----------------------------------------------------------------------------------------
 
 
