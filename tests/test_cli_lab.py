@@ -31,6 +31,7 @@ from pyfix_smtp.cli.common import EX_TEMPFAIL, EX_UNAVAILABLE
 from pyfix_smtp.testing import Certificates, SinkServer
 from tests.peers.certs import LabCerts
 from tests.peers.dns import DnsLab
+from tests.peers.dovecot import DovecotLmtp
 from tests.peers.mtasts import MtaStsServer
 from tests.peers.postfix import PostfixSmtpd
 from tests.peers.sink import Sink, SinkFactory
@@ -400,6 +401,35 @@ def test_probe_moves_on_or_probes_all(capsys: pytest.CaptureFixture[str], smtp_s
     assert status == EX_TEMPFAIL
     assert out.startswith(f"probe 127.0.0.1[127.0.0.1]:{smtp_sink.port} ")
     assert f"\n\nprobe 127.0.0.1[127.0.0.1]:{dead} " in out  # probed after a good one
+
+
+def test_probe_lmtp_dovecot_unix_socket_and_tcp(
+    capsys: pytest.CaptureFixture[str], dovecot_lmtp: DovecotLmtp, lab_certs: LabCerts
+) -> None:
+    # UNIX socket: LHLO, and no opportunistic TLS there (Postfix smtp_connect_local()).
+    status, out, _ = cli(
+        capsys, "--lmtp", "probe", "-o", "lmtp_lhlo_name=probe.example",
+        f"unix:{dovecot_lmtp.unix_socket}",
+    )  # fmt: skip
+    assert status == 0, out
+    lines = out.splitlines()
+    assert lines[0].endswith(
+        f"[{dovecot_lmtp.unix_socket}] (nexthop unix:{dovecot_lmtp.unix_socket}, TLS level none)"
+    )
+    assert "> LHLO probe.example" in lines
+    assert "> STARTTLS" not in lines
+    assert "TLS level none: no STARTTLS" in lines
+    # TCP: STARTTLS verified against the lab CA
+    status, out, _ = cli(
+        capsys, "--lmtp", "probe", "-o", "lmtp_tls_security_level=verify",
+        "-o", f"lmtp_tls_CAfile={lab_certs.ca_pem}",
+        f"inet:[{dovecot_lmtp.host}]:{dovecot_lmtp.port}",
+    )  # fmt: skip
+    assert status == 0, out
+    assert "> STARTTLS" in out
+    assert (
+        f"\nVerified TLS connection established to 127.0.0.1[127.0.0.1]:{dovecot_lmtp.port}:" in out
+    )
 
 
 def test_probe_dane_through_the_lab(

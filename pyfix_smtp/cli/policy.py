@@ -13,7 +13,7 @@ failed for good.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from pyfix_smtp.cli.common import (
@@ -70,8 +70,9 @@ def server_policies(
     MTA-STS outcomes (when enabled) are appended to *on_sts* as
     ``(domain, outcome)``.
     """
+    from pyfix_smtp.tls.levels import TlsLevel
     from pyfix_smtp.tls.options import TlsOptions
-    from pyfix_smtp.tls.policy import evaluate
+    from pyfix_smtp.tls.policy import Reason, evaluate
 
     options = TlsOptions.from_config(env.config)
     found: dict[TlsTarget, ServerPolicy] = {}
@@ -89,6 +90,14 @@ def server_policies(
             entry = found.get(target)
             if entry is None:
                 policy = evaluate(target, options, resolve=env.lookup, sts=sts)
+                if target.port is None and policy.level is TlsLevel.MAY and not policy.skip:
+                    # Postfix smtp_connect_local(): no opportunistic TLS on a UNIX socket.
+                    reason = Reason(
+                        "smtp_connect_local",
+                        "opportunistic TLS encryption is not appropriate for unix-domain"
+                        " destinations: level none",
+                    )
+                    policy = replace(policy, level=TlsLevel.NONE, reasons=(*policy.reasons, reason))
                 entry = found[target] = ServerPolicy(site, target, policy)
             entry.candidates.append(cand)
     return list(found.values())
