@@ -346,6 +346,13 @@ def test_o_overrides_main_cf_in_order(capsys: pytest.CaptureFixture[str], tmp_pa
     )  # fmt: skip
     assert status == 0
     assert json.loads(out)["sites"][0]["port"] == 587
+    # -o before and after the subcommand both count
+    status, out, _ = cli(
+        capsys, "-o", "smtp_tcp_port=26", "plan", "-o", "smtp_fallback_relay=[192.0.2.9]",
+        "--json", "[192.0.2.1]",
+    )  # fmt: skip
+    sites = json.loads(out)["sites"]
+    assert [(s["nexthop"], s["port"]) for s in sites] == [("[192.0.2.1]", 26), ("[192.0.2.9]", 26)]
 
 
 # -- policy without DNS -----------------------------------------------------------------------

@@ -53,7 +53,8 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
     )
     group.add_argument(
         "-o",
-        dest="overrides",
+        # argparse gives a subcommand a fresh namespace: keep both lists, merged in order
+        dest="sub_overrides" if suppress else "overrides",
         action="append",
         metavar="NAME=VALUE",
         default=default([]),

@@ -114,7 +114,8 @@ def load_config(args: argparse.Namespace) -> Config:
     """
     text = _read_main_cf(args.config) if args.config is not None else ""
     cfg = Config.from_postconf(text, protocol="lmtp" if args.lmtp else "smtp")
-    overrides = dict(parse_override(item) for item in args.overrides)
+    items = [*args.overrides, *getattr(args, "sub_overrides", ())]
+    overrides = dict(parse_override(item) for item in items)
     if overrides:
         cfg = cfg.replace(**overrides)
     return cfg
