@@ -21,8 +21,10 @@ from pyfix_smtp.protocol.events import (
     DataReady,
     Event,
     Extensions,
+    LmtpRecipientResult,
     MailResult,
     MessageResult,
+    RecipientResult,
     TransactionResult,
 )
 from tests.transcripts.replay import (
@@ -161,3 +163,23 @@ def test_transcripts_were_captured() -> None:
         "smtputf8",
         "lmtp_partial",
     } <= set(NAMES)
+
+
+_PROGRESS = (MailResult, RecipientResult, MessageResult, LmtpRecipientResult)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_without_progress_events_the_wire_and_outcomes_are_the_same(name: str) -> None:
+    """``progress_events=False`` (what the delivery core uses) only drops events."""
+    record = load_postfix(name)
+    steps = postfix_steps(record)
+    envelope = _envelope(record, steps)
+    full = replay(steps, ClientConnection(_options(record)), _driver(envelope, steps))
+    quiet = replay(
+        steps,
+        ClientConnection(_options(record), progress_events=False),
+        _driver(envelope, steps),
+    )
+    assert quiet.leftover == full.leftover == b""
+    assert not any(isinstance(e, _PROGRESS) for e in quiet.events)
+    assert quiet.events == [e for e in full.events if not isinstance(e, _PROGRESS)]

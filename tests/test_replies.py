@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pyfix_smtp.protocol import replies as replies_module
 from pyfix_smtp.protocol.replies import ReplyParser, enhanced_status_length, printable
 from pyfix_smtp.status import Reply
 
@@ -304,3 +305,47 @@ def test_reply_filter_replaces_lines_before_parsing() -> None:
     assert parser.warnings == [
         'replacing server reply "250 2.0.0 Ok: queued as X" with "450 4.7.1 rewritten"'
     ]
+
+
+def _parse_with(parser: ReplyParser, data: bytes) -> tuple[list[tuple[object, ...]], list[str]]:
+    parser.feed(data)
+    replies = [(*summary(r), r.wire_lines) for r in parser]
+    return replies, list(parser.warnings)
+
+
+@settings(max_examples=100, deadline=None)
+@given(lines=reply_lines, utf8=st.booleans())
+def test_replies_seen_before_parse_as_the_first_time(lines: list[bytes], utf8: bool) -> None:
+    # Single-line replies are remembered across parsers (the fast path); a
+    # parser that meets them again must give the same replies and warnings.
+    data = b"".join(line + b"\r\n" for line in lines)
+    replies_module._MEMO.clear()
+    first = _parse_with(ReplyParser(utf8=utf8), data)
+    again = _parse_with(ReplyParser(utf8=utf8), data)
+    assert again == first
+    short = _parse_with(ReplyParser(utf8=utf8, line_length_limit=8), data)
+    assert short == _parse_with(ReplyParser(utf8=utf8, line_length_limit=8), data)
+
+
+def test_a_remembered_reply_still_passes_the_reply_filter() -> None:
+    plain = ReplyParser()
+    plain.feed(b"250 2.0.0 Ok\r\n")
+    assert plain.next_reply() == Reply(250, "2.0.0", ("2.0.0 Ok",))
+    filtered = ReplyParser(reply_filter=lambda line: "451 4.3.0 rewritten")
+    filtered.feed(b"250 2.0.0 Ok\r\n")
+    reply = filtered.next_reply()
+    assert reply is not None
+    assert (reply.code, reply.status) == (451, "4.3.0")
+    assert filtered.warnings == ['replacing server reply "250 2.0.0 Ok" with "451 4.3.0 rewritten"']
+
+
+def test_utf8_setting_is_part_of_what_is_remembered() -> None:
+    line = b"250 2.0.0 caf\xc3\xa9\r\n"
+    with_utf8, without = ReplyParser(utf8=True), ReplyParser(utf8=False)
+    with_utf8.feed(line)
+    without.feed(line)
+    first, second = with_utf8.next_reply(), without.next_reply()
+    assert first is not None
+    assert second is not None
+    assert first.lines == ("2.0.0 café",)
+    assert second.lines == ("2.0.0 caf??",)

@@ -725,7 +725,7 @@ class _Delivery:
             pix_workarounds=self._pix(endpoint.address),
         )
         return Session(
-            ClientConnection(client),
+            ClientConnection(client, progress_events=False),
             endpoint,
             opts,
             hostname=candidate.hostname,

@@ -132,6 +132,9 @@ class State(enum.Enum):
     ERROR = "error"
     """A call raised; the machine is unusable."""
 
+    # Identity hash (C speed) for the transition table lookups.
+    __hash__ = object.__hash__
+
 
 # The transition table: (state, trigger) -> next state. Caller methods and
 # server replies both move the machine through it; a missing entry is a
@@ -400,6 +403,11 @@ class _S(enum.IntEnum):
     LAST = 9
 
 
+# Stages answered outside a mail transaction (see _dispatch()).
+_SESSION_STAGES = frozenset(
+    {Stage.GREETING, Stage.EHLO, Stage.HELO, Stage.LHLO, Stage.STARTTLS, Stage.AUTH, Stage.RSET}
+)
+
 _STAGE_OF = {
     _S.XFORWARD_NAME_ADDR: Stage.XFORWARD_NAME_ADDR,
     _S.XFORWARD_PROTO_HELO: Stage.XFORWARD_PROTO_HELO,
@@ -468,10 +476,22 @@ class ClientConnection:
             elif isinstance(event, Extensions):
                 sock.sendall(conn.start_transaction(envelope))
             ...
+
+    Args:
+        options: the per-connection settings.
+        progress_events: report each MAIL, RCPT and end-of-data reply as it
+            arrives (:class:`MailResult`, :class:`RecipientResult`,
+            :class:`MessageResult`, :class:`LmtpRecipientResult`). With
+            False they are left out; :class:`TransactionResult` still
+            carries every recipient's outcome and reply (the delivery core
+            needs nothing else, and saves the events' cost per message).
     """
 
-    def __init__(self, options: ClientOptions | None = None) -> None:
+    def __init__(
+        self, options: ClientOptions | None = None, *, progress_events: bool = True
+    ) -> None:
         self.options = options or ClientOptions()
+        self._progress = progress_events
         self._state = State.GREETING
         self._parser = ReplyParser(
             line_length_limit=self.options.line_length_limit,
@@ -695,7 +715,8 @@ class ClientConnection:
                 return True
             return False
         reply = parser.next_reply()
-        self._drain_warnings()
+        if parser.warnings:
+            self._drain_warnings()
         if reply is None:
             if parser.at_eof:
                 self._lost()
@@ -706,7 +727,10 @@ class ClientConnection:
         pending = self._pending.popleft()
         if reply.code == 421:
             self._closing_reply = reply  # RFC 5321 §3.8: the server closes now
-        self._dispatch(pending, reply)
+        if pending.stage in _SESSION_STAGES or self._txn is None:
+            self._dispatch(pending, reply)
+        else:
+            self._on_transaction_reply(pending, reply)
         if self._closing_reply is not None and self._state not in (State.CLOSED, State.ERROR):
             self._after_421()
         return True
@@ -1318,7 +1342,8 @@ class ClientConnection:
         if stage in (Stage.XFORWARD_NAME_ADDR, Stage.XFORWARD_PROTO_HELO):
             self._emit(XforwardResult(reply, stage))
         elif stage is Stage.MAIL:
-            self._emit(MailResult(reply))
+            if self._progress:
+                self._emit(MailResult(reply))
             if not ok:
                 self._fail_all(t, reply, stage)
                 t.mail_from_rejected = True
@@ -1338,8 +1363,9 @@ class ClientConnection:
                 t.mail_from_rejected = True
         elif stage is Stage.RCPT:
             if not t.mail_from_rejected:
-                recipient = t.envelope.recipients[pending.rcpt]
-                self._emit(RecipientResult(pending.rcpt, recipient, reply))
+                if self._progress:
+                    recipient = t.envelope.recipients[pending.rcpt]
+                    self._emit(RecipientResult(pending.rcpt, recipient, reply))
                 if ok:
                     t.nrcpt += 1
                     t.survivors.append(pending.rcpt)
@@ -1350,7 +1376,8 @@ class ClientConnection:
         elif stage is Stage.DATA:
             if reply.code // 100 != 3:
                 if t.nrcpt > 0:
-                    self._emit(MessageResult(reply, stage))
+                    if self._progress:
+                        self._emit(MessageResult(reply, stage))
                     for idx in t.survivors:
                         self._settle_reply(t, idx, reply, stage)
                 t.nrcpt = -1
@@ -1370,7 +1397,8 @@ class ClientConnection:
             if not ok and not t.bdat_failed:
                 t.bdat_failed = True
                 if t.nrcpt > 0:
-                    self._emit(MessageResult(reply, stage))
+                    if self._progress:
+                        self._emit(MessageResult(reply, stage))
                     for idx in t.survivors:
                         self._settle_reply(t, idx, reply, stage)
                 if self.options.lmtp:
@@ -1386,6 +1414,8 @@ class ClientConnection:
         elif stage is Stage.QUIT:
             t.quit_reply = reply
         if self._txn is t and self._closing_reply is None:
+            if t.waiting and self._pending and not t.content_pending:
+                return  # the sender still waits for outstanding replies
             self._run_sender()
 
     def _end_of_data_reply(self, t: _Transaction, reply: Reply, stage: Stage) -> None:
@@ -1393,7 +1423,8 @@ class ClientConnection:
             return  # smtp_loop(): no recipient accepted, ignore the reply
         ok = reply.code // 100 == 2
         if not self.options.lmtp:
-            self._emit(MessageResult(reply, stage))
+            if self._progress:
+                self._emit(MessageResult(reply, stage))
             for idx in t.survivors:
                 if idx not in t.outcomes:
                     if ok:
@@ -1405,7 +1436,8 @@ class ClientConnection:
             return
         idx = t.survivors[t.recv_done]
         t.recv_done += 1
-        self._emit(LmtpRecipientResult(idx, t.envelope.recipients[idx], reply, stage))
+        if self._progress:
+            self._emit(LmtpRecipientResult(idx, t.envelope.recipients[idx], reply, stage))
         if ok:
             self._settle(t, idx, True, stage, reply, None)
         else:

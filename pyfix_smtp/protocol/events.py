@@ -67,6 +67,10 @@ class Stage(enum.Enum):
     RSET = "RSET probe"
     QUIT = "QUIT"
 
+    # Members are singletons: hash them by identity (C speed) instead of
+    # Enum's name hash; the protocol machine looks stages up per reply.
+    __hash__ = object.__hash__
+
     def describe(self, *, lmtp: bool = False) -> str:
         """What the client was doing, for "lost connection with X while ...".
 

@@ -43,6 +43,13 @@ __all__ = ["DEFAULT_LINE_LENGTH_LIMIT", "ReplyParser", "enhanced_status_length",
 DEFAULT_LINE_LENGTH_LIMIT = 2048
 
 _NON_PRINTABLE = re.compile(rb"[^\x20-\x7e]")
+# RFC 3463 status at the start of a reply text, as enhanced_status_length() checks it.
+_ENHANCED_START = re.compile(r"[245]\.[0-9]{1,3}\.[0-9]{1,3}(?=\s|$)")
+#: Single-line replies already parsed, by raw line (CR included) and UTF-8
+#: flag: servers repeat the same few replies ("250 2.1.0 Ok"), and a Reply
+#: is immutable, so one instance serves every connection. Bounded.
+_MEMO: dict[tuple[bytes, bool], Reply] = {}
+_MEMO_SIZE = 256
 # ASCII control characters and DEL -> "?" (printable.c: ISPRINT()).
 _CONTROL_TO_QMARK = dict.fromkeys((*range(0x20), 0x7F), "?")
 _DIGITS = frozenset("0123456789")
@@ -82,22 +89,8 @@ def enhanced_status_length(text: str) -> int:
     Postfix ``dsn_valid()`` (global/dsn_util.c): class 2, 4 or 5, a dot,
     1-3 digits, a dot, 1-3 digits, then the end of the text or white space.
     """
-    if len(text) < 5 or text[0] not in "245" or text[1] != ".":
-        return 0
-    pos = 2
-    for last_part in (False, True):
-        start = pos
-        while pos < len(text) and text[pos] in _DIGITS:
-            pos += 1
-        if not 1 <= pos - start <= 3:
-            return 0
-        if not last_part:
-            if pos >= len(text) or text[pos] != ".":
-                return 0
-            pos += 1
-    if pos < len(text) and not text[pos].isspace():
-        return 0
-    return pos
+    found = _ENHANCED_START.match(text)
+    return found.end() if found is not None else 0
 
 
 def _reply_status(last: str) -> str:
@@ -231,6 +224,30 @@ class ReplyParser:
         connection ended before a complete reply (Postfix: "lost
         connection"); a partial line at EOF is never used.
         """
+        buf = self._buf
+        if self._partial is None and not self._lines:
+            # Fast path: the first line of a reply, complete and short
+            # (what _next_line() does for it), often a reply seen before.
+            end = buf.find(b"\n")
+            if 0 <= end <= self.limit:
+                raw = bytes(buf[:end])
+                key = (raw, self.utf8)
+                reply = _MEMO.get(key)
+                del buf[: end + 1]
+                if reply is not None and self.reply_filter is None:
+                    return reply
+                warnings = len(self.warnings)
+                reply = self._add_line(raw.rstrip(b"\r") if raw.endswith(b"\r") else raw)
+                if reply is not None:
+                    if (
+                        len(self.warnings) == warnings
+                        and self.reply_filter is None
+                        and not reply.malformed
+                    ):
+                        if len(_MEMO) >= _MEMO_SIZE:
+                            _MEMO.clear()
+                        _MEMO[key] = reply
+                    return reply
         while True:
             line = self._next_line()
             if line is None:
@@ -344,7 +361,10 @@ class ReplyParser:
 
     def _finish(self, last: str) -> Reply:
         wire = tuple(self._lines)
-        lines = tuple(_strip_code(line) for line in wire)
+        if len(wire) == 1 and wire[0] is last:
+            lines: tuple[str, ...] = (last[4:],)  # "ddd" or "ddd text"
+        else:
+            lines = tuple([_strip_code(line) for line in wire])
         reply = Reply(int(last[:3]), _reply_status(last), lines, wire, self._malformed)
         self._lines = []
         self._kept = 0
