@@ -418,6 +418,10 @@ class SinkServer:
         auth: user name -> password; offers AUTH PLAIN LOGIN when given.
         auth_requires_tls: offer and accept AUTH only over TLS.
         timeout: how long a session may wait for the client, in seconds.
+        requiretls: offer REQUIRETLS (RFC 8689), in the EHLO reply over TLS
+            only (RFC 8689 §3: never before STARTTLS). The ``REQUIRETLS``
+            MAIL FROM parameter is recorded in
+            :attr:`ReceivedMessage.mail_parameters` like any other.
     """
 
     def __init__(
@@ -437,6 +441,7 @@ class SinkServer:
         auth: Mapping[str, str] | None = None,
         auth_requires_tls: bool = False,
         timeout: float = 60.0,
+        requiretls: bool = False,
     ) -> None:
         if size_limit < 0:
             raise ValueError(f"size_limit must be >= 0, not {size_limit}")
@@ -453,6 +458,7 @@ class SinkServer:
         self.auth = dict(auth) if auth is not None else None
         self.auth_requires_tls = auth_requires_tls
         self.timeout = timeout
+        self.requiretls = requiretls
         if extensions is None:
             extensions = ("PIPELINING", f"SIZE {size_limit}", "8BITMIME")
             extensions += ("ENHANCEDSTATUSCODES", "DSN", "SMTPUTF8")
@@ -791,6 +797,8 @@ class _Handler:
         keywords = list(server.extensions)
         if server.starttls and not self.session.tls:
             keywords.append("STARTTLS")
+        if server.requiretls and self.session.tls:  # RFC 8689 §3
+            keywords.append("REQUIRETLS")
         if server.auth is not None and (self.session.tls or not server.auth_requires_tls):
             keywords.append("AUTH PLAIN LOGIN")
         lines = [server.hostname, *keywords]
