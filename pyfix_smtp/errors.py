@@ -40,7 +40,8 @@ class ConfigError(PyfixError, ValueError):
 
     Attributes:
         parameter: the parameter name, e.g. ``"smtp_connect_timeout"``.
-        value: the offending value as given (text or Python object).
+        value: the offending value as given (text or Python object), or None
+            when the name itself is the problem.
         reason: what is wrong with it.
     """
 
@@ -48,7 +49,8 @@ class ConfigError(PyfixError, ValueError):
         self.parameter = parameter
         self.value = value
         self.reason = reason
-        super().__init__(f"{parameter} = {value!r}: {reason}")
+        where = parameter if value is None else f"{parameter} = {value!r}"
+        super().__init__(f"{where}: {reason}")
 
 
 class LookupTableError(ConfigError):

@@ -228,7 +228,7 @@ def check_peer(
 
     # may / encrypt: nothing must match; label only.
     if pkix_verified is not None:
-        return verdict(pkix_verified, False, "PKIX check by OpenSSL")
+        return verdict(pkix_verified, False, "PKIX check against smtp_tls_CAfile/CApath")
     if anchors is not None:
         trusted, why = pkix_validate(chain, anchors, now=now, max_depth=policy.verify_depth)
         return verdict(trusted, False, why)
