@@ -119,15 +119,27 @@ class PostfixClient:
         return self.maillog.read_text(errors="replace") if self.maillog.exists() else ""
 
     def submit(
-        self, sender: str, recipients: Iterable[str], content: bytes, *, hold: bool = False
+        self,
+        sender: str,
+        recipients: Iterable[str],
+        content: bytes = b"",
+        *,
+        hold: bool = False,
+        verify: bool = False,
     ) -> None:
-        """Submit a message with ``sendmail``; *hold* prepends the hold header."""
+        """Submit a message with ``sendmail``.
+
+        *hold* prepends the hold header; *verify* (``sendmail -bv``) asks for
+        an address verification instead: no message, RCPT only, logged as
+        ``status=deliverable`` or ``undeliverable``.
+        """
         sendmail = binary_or_skip("sendmail")
         if hold:
             content = HOLD_HEADER.encode() + b"\r\n" + content
+        mode = ["-bv"] if verify else []
         subprocess.run(
-            [sendmail, "-C", str(self.etc), "-i", "-f", sender, "--", *recipients],
-            input=content,
+            [sendmail, "-C", str(self.etc), *mode, "-i", "-f", sender, "--", *recipients],
+            input=b"" if verify else content,
             check=True,
             timeout=30,
         )
