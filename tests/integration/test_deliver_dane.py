@@ -20,6 +20,7 @@ expected value is 3.11's, with the source cited (:data:`POSTFIX_311`).
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -304,3 +305,30 @@ def test_dane_same_as_postfix(
     )
     expected = POSTFIX_311.get(case) or (theirs.tls[0] if theirs.tls else None)
     assert ours.tls == expected
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_no_plaintext_fallback_after_a_dane_failure(
+    lab_deliverer: LabDeliverer, tls_lab: TlsLab, level: str
+) -> None:
+    # smtp.h PLAINTEXT_FALLBACK_OK_*: only at level "may". A TLSA mismatch
+    # stays 4.7.5 even for a message much older than minimal_backoff_time,
+    # for which a "may" failure would be retried in plaintext.
+    tag = uuid.uuid4().hex
+    rcpt = f"dane-{tag}@example.test"
+    report = lab_deliverer(
+        Envelope(SENDER, [rcpt]),
+        message(tag),
+        tls_lab.nexthop(BAD_TLSA),
+        config(tls_lab, level),
+        dns=tls_lab.dns,
+        arrival=time.time() - 3600,
+    )
+    (outcome,) = check_outcomes(report, [rcpt], tls_lab.stored(tag)).values()
+    assert (outcome.action, outcome.status, outcome.reason) == (
+        Action.DEFERRED,
+        "4.7.5",
+        NOT_VERIFIED,
+    )
+    handshakes = [e for e in report.events if " TLS connection established to " in e]
+    assert len(handshakes) == 1  # one attempt, no retry
