@@ -13,4 +13,6 @@ pytest_plugins = [
     "tests.peers.mtasts",
     "tests.peers.mx_lab",
     "tests.peers.delivery",
+    "tests.peers.postfix_client",
+    "tests.peers.tls_lab",
 ]
