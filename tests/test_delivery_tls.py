@@ -521,3 +521,20 @@ def test_mta_sts_is_off_unless_asked_for() -> None:
     report = deliver(request(sts_cache=MemoryStsCache()), world)
     assert report.outcomes[0].action is Action.RELAYED
     assert world.of(FetchStsPolicy) == []
+
+
+def test_policies_remembered_for_a_literal_nexthop_follow_tls_required_no() -> None:
+    # Policies of a literal nexthop's servers are kept across deliveries with
+    # the same Config; TLS-Required: no must still change the outcome.
+    cfg = config(smtp_tls_security_level="encrypt")
+    outcomes = []
+    for tls_required_no in (False, True, False, True):
+        world = World()
+        world.server("192.0.2.1", 25, happy())
+        report = deliver(
+            request(cfg=cfg, nexthop="[192.0.2.1]", tls_required_no=tls_required_no), world
+        )
+        outcomes.append((report.outcomes[0].action, report.outcomes[0].status))
+    deferred = (Action.DEFERRED, "4.7.4")
+    relayed = (Action.RELAYED, "2.0.0")
+    assert outcomes == [deferred, relayed, deferred, relayed]

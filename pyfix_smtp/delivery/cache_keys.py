@@ -21,6 +21,7 @@ with the ``"\\n*"`` delimiter of smtp_reuse.c).
 from __future__ import annotations
 
 import base64
+import functools
 from dataclasses import dataclass
 
 __all__ = ["KeyContext", "dest_label", "endpoint_label"]
@@ -80,6 +81,13 @@ def dest_label(ctx: KeyContext, *, tls_level: int) -> str:
     (``none``, smtp_connect.c smtp_reuse_session()) but stores them with the
     session's actual level; callers pass whichever applies.
     """
+    return _dest_label(ctx, tls_level)
+
+
+# Labels are asked for twice per delivery (take, then save) with the same
+# inputs, and again by the next delivery: remember the recent ones.
+@functools.lru_cache(maxsize=1024)
+def _dest_label(ctx: KeyContext, tls_level: int) -> str:
     head = _str(ctx.service)
     if ctx.sender_dependent_sasl:
         head += _str(ctx.sender)
@@ -97,6 +105,19 @@ def endpoint_label(
     tls_must_match: bool,
 ) -> str:
     """The endpoint label (Postfix SMTP_KEY_MASK_SCACHE_ENDP_LABEL)."""
+    return _endpoint_label(ctx, current_nexthop, hostname, address, port, tls_level, tls_must_match)
+
+
+@functools.lru_cache(maxsize=1024)
+def _endpoint_label(
+    ctx: KeyContext,
+    current_nexthop: str,
+    hostname: str,
+    address: str,
+    port: int,
+    tls_level: int,
+    tls_must_match: bool,
+) -> str:
     out = _str(ctx.service)
     if ctx.sender_dependent_sasl:
         out += _str(ctx.sender)

@@ -81,6 +81,8 @@ __all__ = ["deliver_steps"]
 
 Steps = Generator[Effect, EffectResult, None]
 
+_GET_TIME = GetTime()  # effects are immutable: one instance serves every request
+
 
 def deliver_steps(request: DeliveryRequest) -> Generator[Effect, EffectResult, DeliveryReport]:
     """Deliver *request*; yield effects, return the report.
@@ -100,13 +102,15 @@ class _Delivery:
         self.options: DeliveryOptions = delivery_options(request.config)
         self.ctx: Context | None = None
         self.policies: dict[tuple[str, str, int, str], TlsPolicy] = {}
+        #: ids of the sites taken from the memo (alive there, never rebuilt)
+        self.stable_sites: set[int] = set()
 
     # -- the whole request ---------------------------------------------------
 
     def run(self) -> Generator[Effect, EffectResult, DeliveryReport]:
         request = self.request
         opts = self.options
-        now = yield GetTime()
+        now = yield _GET_TIME
         handoff = _clock(now)
         envelope = request.envelope
         rcpts = Recipients(
@@ -145,8 +149,9 @@ class _Delivery:
             fallback = yield from self._connect_inet(destinations, plan_options)
         if rcpts.left:
             yield from self._leftover(destinations, plan_options, fallback)
-        now = yield GetTime()
-        rcpts.flush(_clock(now))
+        if rcpts.pending:  # outcomes decided since the last session's clock reading
+            now = yield _GET_TIME
+            rcpts.flush(_clock(now))
         return DeliveryReport(rcpts.outcomes(), request.queue_id, tuple(rcpts.events))
 
     def _leftover(
@@ -310,6 +315,7 @@ class _Delivery:
         found = memo.get(key)
         if found is not None and found[0] is plan_options:
             site: Site = found[1]
+            self.stable_sites.add(id(site))
             return site
         steps = plan_site_batched(destination, plan_options, self.request.rng, last=last)
         asked = False
@@ -342,7 +348,16 @@ class _Delivery:
         """Postfix smtp_cache_policy() for the first nexthop."""
         ctx = self._ctx
         opts = self.options
-        wanted = any(d.lower() == domain.lower() for d in opts.smtp_connection_cache_destinations)
+        memo = opts.memo
+        key = ("cache-destination", domain)
+        wanted = memo.get(key)
+        if wanted is None:
+            wanted = any(
+                d.lower() == domain.lower() for d in opts.smtp_connection_cache_destinations
+            )
+            if len(memo) > 4096:
+                memo.clear()
+            memo[key] = wanted
         # A library has no qmgr "high volume" signal: on demand means "the
         # caller gave the driver a connection cache".
         enabled = self.request.connection_cache and (wanted or opts.smtp_connection_cache_on_demand)
@@ -363,7 +378,7 @@ class _Delivery:
             or request.tls_required_no
         ):
             return None
-        now = yield GetTime()
+        now = yield _GET_TIME
         policy, notes = yield from sts_policy(
             domain, cache=cache, now=_clock(now), timeout=FETCH_TIMEOUT
         )
@@ -382,17 +397,35 @@ class _Delivery:
         """Postfix smtp_get_effective_tls_level() for one candidate (cached per delivery)."""
         key = (candidate.hostname, candidate.address, candidate.port, nexthop)
         policy = self.policies.get(key)
-        if policy is None:
-            target = target_for(site, candidate, nexthop=nexthop, domain=domain)
-            policy = yield from server_policy(
-                self.options,
-                target,
-                tls_required_no=self.request.tls_required_no,
-                requiretls=self._ctx.requiretls,
-                sts=sts,
-            )
-            self.policies[key] = policy
-        return policy
+        if policy is not None:
+            return policy
+        # A site remembered across deliveries (a literal nexthop) keeps its
+        # candidates: their policies, when no DNS was asked, are remembered
+        # with them, which saves building and hashing a TlsTarget per message.
+        stable = id(site) in self.stable_sites
+        memo = self.options.memo
+        tls_required_no = self.request.tls_required_no
+        requiretls = self._ctx.requiretls
+        front = ("policy", id(candidate), nexthop, domain, tls_required_no, requiretls, id(sts))
+        if stable:
+            found = memo.get(front)
+            if found is not None and found[0] is candidate and found[1] is sts:
+                policy = found[2]
+                assert isinstance(policy, TlsPolicy)
+                self.policies[key] = policy
+                return policy
+        target = target_for(site, candidate, nexthop=nexthop, domain=domain)
+        computed = yield from server_policy(
+            self.options,
+            target,
+            tls_required_no=tls_required_no,
+            requiretls=requiretls,
+            sts=sts,
+        )
+        self.policies[key] = computed
+        if stable and memo.get(("tls", target, tls_required_no, requiretls, sts)) is computed:
+            memo[front] = (candidate, sts, computed)  # computed without DNS
+        return computed
 
     def _site(self, site: Site, nexthop: str, domain: str, sts: StsPolicy | None) -> Steps:
         """The address loop of smtp_connect_inet() for one site."""
@@ -639,7 +672,7 @@ class _Delivery:
         ctx = self._ctx
         rcpts = ctx.rcpts
         opts = self.options
-        now = _clock((yield GetTime()))
+        now = _clock((yield _GET_TIME))
         rcpts.flush(now)
         throttled = session.throttled
         if not session.closed:
@@ -716,7 +749,7 @@ class _Delivery:
             raise TypeError(f"Connect needs Connected or IoFailure, got {result!r}")
         expire = 0.0
         if ctx.conn_store:
-            now = _clock((yield GetTime()))
+            now = _clock((yield _GET_TIME))
             expire = now + opts.smtp_connection_reuse_time_limit  # smtp_session_alloc()
         client = replace(
             opts.client,

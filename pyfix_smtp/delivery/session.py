@@ -34,7 +34,7 @@ from pyfix_smtp.delivery.effects import (
 )
 from pyfix_smtp.delivery.options import DeliveryOptions
 from pyfix_smtp.protocol.connection import ClientConnection, State
-from pyfix_smtp.protocol.events import NEED_DATA, Event, ProtocolWarning, Stage
+from pyfix_smtp.protocol.events import NEED_DATA, Event, NeedData, ProtocolWarning, Stage
 from pyfix_smtp.tls.levels import TlsLevel
 from pyfix_smtp.tls.policy import TlsPolicy
 
@@ -217,10 +217,12 @@ class Session:
         if data:
             self._out.append(data)
 
-    def events(self) -> Generator[Effect, EffectResult, Event]:
+    def events(self, *, need_data: bool = False) -> Generator[Effect, EffectResult, Event]:
         """The next protocol event, after whatever writes and reads it takes.
 
         Protocol warnings are logged by the caller from :attr:`warnings`.
+        With *need_data* the caller has just seen ``NEED_DATA`` from the
+        machine: the first write and read happen without asking it again.
 
         Raises:
             ProbeFailed: a pipelined RSET probe (see :attr:`probe_pending`)
@@ -229,9 +231,13 @@ class Session:
         conn = self.conn
         out = self._out
         while True:
-            event = conn.next_event()
+            if need_data:
+                need_data = False
+                event: Event | NeedData = NEED_DATA
+            else:
+                event = conn.next_event()
             if event is not NEED_DATA:
-                if isinstance(event, ProtocolWarning):
+                if type(event) is ProtocolWarning:
                     self.warnings.append(event.text)
                     continue
                 return event

@@ -115,6 +115,11 @@ class Recipients:
         """Postfix ``SMTP_RCPT_LEFT(state) > SMTP_RCPT_MARK_COUNT(state)``."""
         return len(self._marks) < len(self.left)
 
+    @property
+    def pending(self) -> bool:
+        """Outcomes are waiting for their time stamp (:meth:`flush`)."""
+        return bool(self._pending)
+
     def is_marked(self, index: int) -> bool:
         """True once *index* was kept or dropped in this session."""
         return index in self._marks

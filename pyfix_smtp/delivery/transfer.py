@@ -47,7 +47,14 @@ from pyfix_smtp.delivery.session import CONTENT_WRITE_SIZE, Session
 from pyfix_smtp.errors import ContentError
 from pyfix_smtp.protocol.connection import State
 from pyfix_smtp.protocol.content import ContentEncoder
-from pyfix_smtp.protocol.events import Closed, DataReady, TransactionResult, XforwardResult
+from pyfix_smtp.protocol.events import (
+    NEED_DATA,
+    Closed,
+    DataReady,
+    ProtocolWarning,
+    TransactionResult,
+    XforwardResult,
+)
 from pyfix_smtp.status import Failure
 
 __all__ = ["END_WRITE_SIZE", "transfer"]
@@ -57,6 +64,8 @@ __all__ = ["END_WRITE_SIZE", "transfer"]
 END_WRITE_SIZE = 4096
 
 Steps = Generator[Effect, EffectResult, None]
+
+_GET_TIME = GetTime()
 
 
 def transfer(ctx: Context, session: Session) -> Steps:
@@ -73,7 +82,7 @@ def transfer(ctx: Context, session: Session) -> Steps:
     if envelope.requiretls != ctx.requiretls_active:
         # smtp_loop(): REQUIRETLS / RET=HDRS only when reqtls_level > disable
         envelope = replace(envelope, requiretls=ctx.requiretls_active)
-    now = yield GetTime()
+    now = yield _GET_TIME
     assert isinstance(now, float | int)
     session.setup_done = float(now)  # smtp_loop() SMTP_STATE_MAIL: conn_setup_done
     if session.expired(now):
@@ -91,11 +100,19 @@ def transfer(ctx: Context, session: Session) -> Steps:
     session.write(commands)
     result: TransactionResult | None = None
     closed: Closed | None = None
+    next_event = conn.next_event
     while True:
         if result is not None and conn.state is State.READY:
             break
-        event = yield from session.events()
-        log_warnings(ctx, session)
+        # The machine first: only when it needs input does the session write and read.
+        event = next_event()
+        if event is NEED_DATA:
+            event = yield from session.events(need_data=True)
+        elif type(event) is ProtocolWarning:
+            session.warnings.append(event.text)
+            event = yield from session.events()
+        if session.warnings:
+            log_warnings(ctx, session)
         if isinstance(event, TransactionResult):
             result = event
         elif isinstance(event, DataReady):
