@@ -199,3 +199,38 @@ def test_greeting_esmtp_word(banner: bytes, myhostname: str | None, esmtp: bool)
 )
 def test_pix_greeting(banner: bytes, pix: bool) -> None:
     assert is_pix_greeting(reply(banner)) is pix
+
+
+def test_a_reply_parsed_again_gives_the_same_extensions_with_its_own_reply() -> None:
+    # Results are remembered per (command, lines, discard list, TLS state).
+    first = reply(POSTFIX_EHLO)
+    again = Reply(first.code, first.status, first.lines, first.wire_lines)
+    assert again is not first
+    one, two = parse_ehlo(first), parse_ehlo(again)
+    assert two == one
+    assert one.reply is first
+    assert two.reply is again
+    assert parse_ehlo(again, tls_active=True).requiretls
+    assert not parse_ehlo(again).requiretls
+    discarded = parse_ehlo(again, discard=EhloDiscard.parse("pipelining"))
+    assert not discarded.pipelining
+    assert one.pipelining
+    assert parse_ehlo(again, command="LHLO").command == "LHLO"
+
+
+def test_a_multiline_reply_parsed_again_is_the_same_reply() -> None:
+    # The reply parser remembers whole multi-line replies it parsed cleanly.
+    first = reply(POSTFIX_EHLO)
+    parser = ReplyParser()
+    parser.feed(POSTFIX_EHLO + b"250 2.1.0 Ok\r\n")
+    again = parser.next_reply()
+    assert again == first
+    assert again is not None
+    assert again.wire_lines == first.wire_lines
+    assert parser.next_reply() == Reply(250, "2.1.0", ("2.1.0 Ok",))
+    short = ReplyParser(line_length_limit=40)  # longer than the limit: not taken whole
+    short.feed(POSTFIX_EHLO)
+    cut = short.next_reply()
+    assert cut is not None
+    assert cut.wire_lines != first.wire_lines
+    assert short.warnings

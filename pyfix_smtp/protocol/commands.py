@@ -21,6 +21,7 @@ validated when the inputs are built and checked again here.
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Callable
 
 from pyfix_smtp.address import Mailbox, uxtext_encode, xtext_encode
@@ -58,6 +59,7 @@ def _line(text: str, what: str) -> bytes:
     return data + b"\r\n"
 
 
+@functools.lru_cache(maxsize=64)
 def hello_command(verb: str, name: str) -> bytes:
     """``EHLO name``, ``HELO name`` or ``LHLO name`` (``smtp_helo_name``).
 

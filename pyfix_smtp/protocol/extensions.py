@@ -218,8 +218,27 @@ def parse_ehlo(
     """
     if command not in ("EHLO", "LHLO"):
         raise ValueError(f"parse_ehlo() parses EHLO or LHLO replies, not {command!r}")
-    discard = discard or EhloDiscard()
+    discard = discard or _NO_DISCARD
     lines = reply.wire_lines or tuple(f"{reply.code} {line}" for line in reply.lines)
+    # A server answers every connection alike: remember recent results.
+    key = (command, lines, discard, tls_active)
+    known = _PARSED.get(key)
+    if known is not None:
+        return known if known.reply is reply else replace(known, reply=reply)
+    ext = _parse_ehlo(reply, lines, command, discard, tls_active)
+    if len(_PARSED) >= 64:
+        _PARSED.clear()
+    _PARSED[key] = ext
+    return ext
+
+
+_NO_DISCARD = EhloDiscard()
+_PARSED: dict[tuple[str, tuple[str, ...], EhloDiscard, bool], Extensions] = {}
+
+
+def _parse_ehlo(
+    reply: Reply, lines: tuple[str, ...], command: str, discard: EhloDiscard, tls_active: bool
+) -> Extensions:
     found: set[str] = set()
     keywords: list[tuple[str, str]] = []
     discarded: list[str] = []

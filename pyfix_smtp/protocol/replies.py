@@ -45,11 +45,15 @@ DEFAULT_LINE_LENGTH_LIMIT = 2048
 _NON_PRINTABLE = re.compile(rb"[^\x20-\x7e]")
 # RFC 3463 status at the start of a reply text, as enhanced_status_length() checks it.
 _ENHANCED_START = re.compile(r"[245]\.[0-9]{1,3}\.[0-9]{1,3}(?=\s|$)")
-#: Single-line replies already parsed, by raw line (CR included) and UTF-8
-#: flag: servers repeat the same few replies ("250 2.1.0 Ok"), and a Reply
-#: is immutable, so one instance serves every connection. Bounded.
+#: Replies already parsed, by raw octets (CR included) and UTF-8 flag:
+#: servers repeat the same few replies ("250 2.1.0 Ok", their greeting and
+#: EHLO reply), and a Reply is immutable, so one instance serves every
+#: connection. Only replies that parsed cleanly (no warning, not malformed,
+#: nothing truncated) are kept. Bounded.
 _MEMO: dict[tuple[bytes, bool], Reply] = {}
 _MEMO_SIZE = 256
+# A complete multi-line reply at the start of the buffer: "ddd-" lines, then "ddd" / "ddd ...".
+_MULTILINE = re.compile(rb"(?:[0-9]{3}-[^\n]*\n)+[0-9]{3}(?:[ \r][^\n]*)?\n")
 # ASCII control characters and DEL -> "?" (printable.c: ISPRINT()).
 _CONTROL_TO_QMARK = dict.fromkeys((*range(0x20), 0x7F), "?")
 _DIGITS = frozenset("0123456789")
@@ -230,6 +234,11 @@ class ReplyParser:
             # (what _next_line() does for it), often a reply seen before.
             end = buf.find(b"\n")
             if 0 <= end <= self.limit:
+                if end >= 4 and buf[3] == 0x2D:  # "ddd-": a multi-line reply
+                    found = _MULTILINE.match(buf)
+                    if found is not None and found.end() <= self.limit:
+                        return self._whole(bytes(buf[: found.end()]))
+                    return self._slow()
                 raw = bytes(buf[:end])
                 key = (raw, self.utf8)
                 reply = _MEMO.get(key)
@@ -248,6 +257,29 @@ class ReplyParser:
                             _MEMO.clear()
                         _MEMO[key] = reply
                     return reply
+        return self._slow()
+
+    def _whole(self, raw: bytes) -> Reply | None:
+        """A complete reply of at most ``limit`` octets at the start of the buffer."""
+        key = (raw, self.utf8)
+        reply = _MEMO.get(key)
+        if reply is not None and self.reply_filter is None:
+            del self._buf[: len(raw)]
+            return reply
+        warnings = len(self.warnings)
+        reply = self._slow()
+        if (
+            reply is not None
+            and len(self.warnings) == warnings
+            and self.reply_filter is None
+            and not reply.malformed
+        ):
+            if len(_MEMO) >= _MEMO_SIZE:
+                _MEMO.clear()
+            _MEMO[key] = reply
+        return reply
+
+    def _slow(self) -> Reply | None:
         while True:
             line = self._next_line()
             if line is None:
