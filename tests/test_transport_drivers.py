@@ -401,6 +401,30 @@ def test_server_that_never_answers(runner: Runner) -> None:
     assert result == IoFailure(IoFailureKind.TIMEOUT, "Connection timed out")
 
 
+def test_server_that_stops_reading_times_the_write_out(runner: Runner) -> None:
+    # The write's time limit holds for a write that fills every buffer, and
+    # what the socket took before is not sent twice.
+    release = threading.Event()
+
+    def stuck(conn: socket.socket) -> None:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        release.wait(10)
+
+    with responder(stuck) as server:
+
+        def script() -> Steps:
+            yield Connect(inet(server.port), T)
+            sent = yield Send(b"x" * (16 << 20), 0.3)
+            yield Close()
+            return sent
+
+        try:
+            [result] = runner.run(script)
+        finally:
+            release.set()
+    assert result == IoFailure(IoFailureKind.TIMEOUT, "Connection timed out")
+
+
 def test_server_drops_mid_data(runner: Runner) -> None:
     def dropper(conn: socket.socket) -> None:
         conn.sendall(b"220 hi\r\n")

@@ -20,6 +20,7 @@ import errno
 import ipaddress
 import logging
 import os
+import select
 import socket
 import ssl
 import time
@@ -352,6 +353,9 @@ class SyncDriver:
         self.clock = clock
         self.sock: socket.socket | None = None
         self._sock_timeout: float | None = None
+        self._poller: select.poll | None = None  # for self._polled
+        self._polled: socket.socket | None = None
+        self._poll_events = 0
         self._handlers: dict[type, Callable[[Any], EffectResult]] = {
             Send: self._send,
             Receive: self._receive,
@@ -399,6 +403,8 @@ class SyncDriver:
         """Close the current connection, if any, without ``QUIT``."""
         sock, self.sock = self.sock, None
         if sock is not None:
+            if sock is self._polled:
+                self._poller = self._polled = None
             close_socket(sock)
 
     # -- effects ---------------------------------------------------------
@@ -439,18 +445,47 @@ class SyncDriver:
             # Requests and replies are small; a pipelined batch is one write.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             local = str(sock.getsockname()[0])
+        # Until StartTls, I/O is non-blocking with our own poll() for the
+        # timeouts: no poll() before each write, no ioctl() per new timeout.
+        sock.settimeout(0.0)
         self.sock = sock
-        self._sock_timeout = timeout
+        self._sock_timeout = 0.0
         return Connected(local)
 
     def _send(self, effect: Send) -> IoFailure | None:
         sock = self.sock
         if sock is None:
             return IoFailure(_ERROR, "no connection")
+        if self._sock_timeout == 0.0 and type(sock) is socket.socket:
+            return self._send_plain(sock, effect.data, effect.timeout)
         try:
             if effect.timeout != self._sock_timeout:
                 self._settimeout(sock, effect.timeout)
             sock.sendall(effect.data)
+        except (OSError, ValueError) as exc:
+            return io_failure(exc)
+        return None
+
+    def _send_plain(self, sock: socket.socket, data: bytes, timeout: float) -> IoFailure | None:
+        """``sendall()`` on a non-blocking socket; *timeout* limits the whole write."""
+        try:
+            sent = sock.send(data)  # usually all of it, at once
+        except BlockingIOError:
+            sent = 0
+        except (OSError, ValueError) as exc:
+            return io_failure(exc)
+        if sent == len(data):
+            return None
+        view = memoryview(data)[sent:]
+        deadline = time.monotonic() + timeout if timeout > 0 else None
+        try:
+            while view:
+                if not self._wait(sock, select.POLLOUT, deadline):
+                    return IoFailure(_TIMEOUT, "Connection timed out")
+                try:
+                    view = view[sock.send(view) :]
+                except BlockingIOError:
+                    continue
         except (OSError, ValueError) as exc:
             return io_failure(exc)
         return None
@@ -460,11 +495,41 @@ class SyncDriver:
         if sock is None:
             return IoFailure(_ERROR, "no connection")
         try:
+            if self._sock_timeout == 0.0 and type(sock) is socket.socket:
+                timeout = effect.timeout
+                deadline = time.monotonic() + timeout if timeout > 0 else None
+                while True:
+                    if not self._wait(sock, select.POLLIN, deadline):
+                        return IoFailure(_TIMEOUT, "Connection timed out")
+                    try:
+                        return sock.recv(effect.max_bytes)
+                    except BlockingIOError:  # a spurious wake-up
+                        continue
             if effect.timeout != self._sock_timeout:
                 self._settimeout(sock, effect.timeout)
             return sock.recv(effect.max_bytes)
         except (OSError, ValueError) as exc:
             return io_failure(exc)
+
+    def _wait(self, sock: socket.socket, events: int, deadline: float | None) -> bool:
+        """poll() *sock* for *events* until *deadline*; False when it passed."""
+        poller = self._poller
+        if poller is None or self._polled is not sock:
+            poller = self._poller = select.poll()
+            poller.register(sock, events)
+            self._polled = sock
+            self._poll_events = events
+        elif self._poll_events != events:
+            poller.modify(sock, events)
+            self._poll_events = events
+        if deadline is None:
+            return bool(poller.poll())
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if poller.poll(left * 1000.0):
+                return True
 
     def _start_tls(self, effect: StartTls) -> TlsEstablished | TlsFailed | IoFailure:
         sock = self.sock
