@@ -17,7 +17,11 @@ was queued, which a library has to do itself:
 * RFC 5321 §4.5.2 dot-stuffing, a line end for a last line without one, and
   the final ``.`` line (``DATA`` framing only);
 * 8bit -> quoted-printable MIME conversion when the server lacks 8BITMIME
-  (:mod:`pyfix_smtp.protocol.mime_downgrade`).
+  (:mod:`pyfix_smtp.protocol.mime_downgrade`);
+* optionally, a :class:`~pyfix_smtp.protocol.mime_downgrade.ContentHook`
+  that sees each header and body line on its way out, as Postfix's
+  ``smtp_header_rewrite()``/``smtp_body_rewrite()`` do (header and body
+  checks, generic address rewriting: :mod:`pyfix_smtp.protocol.header_checks`).
 
 Whatever the input, the ``DATA`` output has exactly one end-of-data sequence
 ``CRLF . CRLF``, at its very end: every ``CR`` and ``LF`` on the wire is part
@@ -35,7 +39,7 @@ from email.message import Message
 from typing import Literal, Protocol, TypeAlias
 
 from pyfix_smtp.errors import ConfigError, LocalProtocolError
-from pyfix_smtp.protocol.mime_downgrade import MimeProcessor
+from pyfix_smtp.protocol.mime_downgrade import ContentHook, MimeProcessor
 
 __all__ = [
     "DEFAULT_BDAT_CHUNK_SIZE",
@@ -283,10 +287,17 @@ class ContentEncoder:
     last line and, with ``Framing.DATA``, the final ``.`` line. The
     concatenated output does not depend on where the input was split.
 
+    With a *hook* (a :class:`~pyfix_smtp.protocol.mime_downgrade.ContentHook`,
+    such as :meth:`pyfix_smtp.protocol.header_checks.ContentChecks.start`),
+    the MIME structure is followed and the hook may change headers and body
+    lines before they are cut, dot-stuffed and given CRLF line ends; without
+    one the encoder's work and speed are unchanged.
+
     Raises:
         ContentError: from ``feed``/``finish`` when the MIME conversion has to
-            give up (then the transaction must be aborted without ending the
-            DATA phase, as Postfix does); the encoder is unusable afterwards.
+            give up, or the hook does (then the transaction must be aborted
+            without ending the DATA phase, as Postfix does); the encoder is
+            unusable afterwards.
         LocalProtocolError: on use after ``finish()`` or after an error.
     """
 
@@ -304,7 +315,11 @@ class ContentEncoder:
     )
 
     def __init__(
-        self, options: EncoderOptions | None = None, *, framing: Framing = Framing.DATA
+        self,
+        options: EncoderOptions | None = None,
+        *,
+        framing: Framing = Framing.DATA,
+        hook: ContentHook | None = None,
     ) -> None:
         if options is None:
             options = EncoderOptions()
@@ -313,12 +328,13 @@ class ContentEncoder:
         self._line_ends = _LineEnds()
         self._mime = (
             MimeProcessor(
-                downgrade=True,
+                downgrade=options.downgrade_8bit,
                 nesting_limit=options.mime_nesting_limit,
                 boundary_length_limit=options.mime_boundary_length_limit,
                 header_size_limit=options.header_size_limit,
+                hook=hook,
             )
-            if options.downgrade_8bit
+            if options.downgrade_8bit or hook is not None
             else None
         )
         # Octets of text on the current output line, not counting a stuffed
@@ -509,17 +525,20 @@ def encode_data(
     options: EncoderOptions | None = None,
     *,
     read_size: int = DEFAULT_READ_SIZE,
+    hook: ContentHook | None = None,
 ) -> Iterator[bytes]:
     """Wire chunks for the ``DATA`` phase, ending with ``.`` CRLF.
 
     Send them after the server's 354 reply. Memory use is one input chunk
-    and its output, however large the message.
+    and its output, however large the message. *hook* is passed to
+    :class:`ContentEncoder`.
 
     Raises:
-        ContentError: when the MIME conversion gives up part-way; drop the
-            connection then, do not send more (Postfix ``smtp_mime_fail()``).
+        ContentError: when the MIME conversion or the hook gives up part-way;
+            drop the connection then, do not send more (Postfix
+            ``smtp_mime_fail()``).
     """
-    encoder = ContentEncoder(options, framing=Framing.DATA)
+    encoder = ContentEncoder(options, framing=Framing.DATA, hook=hook)
     for chunk in iter_chunks(content, read_size):
         out = encoder.feed(chunk)
         if out:
@@ -546,17 +565,19 @@ def encode_bdat(
     *,
     chunk_size: int = DEFAULT_BDAT_CHUNK_SIZE,
     read_size: int = DEFAULT_READ_SIZE,
+    hook: ContentHook | None = None,
 ) -> Iterator[BdatChunk]:
     """Content for ``BDAT``: the same clean-up as ``DATA`` without dot-stuffing or ``.``.
 
     Yields chunks of at least ``chunk_size`` octets (the last may be
     shorter, and is empty for an empty message: ``BDAT 0 LAST``); exactly
     one has ``last=True``. Line ends, stray CRs, long lines and MIME
-    conversion are handled as for DATA, so the server sees the same message.
+    conversion (and the *hook*) are handled as for DATA, so the server sees
+    the same message.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-    encoder = ContentEncoder(options, framing=Framing.BDAT)
+    encoder = ContentEncoder(options, framing=Framing.BDAT, hook=hook)
     pending: bytes | None = None
     buffered: list[bytes] = []
     size = 0

@@ -26,6 +26,13 @@ Postfix behaviour kept on purpose (see ``docs/content.md``):
   every enclosing multipart, and at most ``mime_boundary_length_limit``
   octets of each boundary are compared;
 * more than ``mime_nesting_limit`` nested multiparts is an error (5.6.0).
+
+An optional :class:`ContentHook` sees what Postfix's smtp(8) hands to its
+header and body output routines (``mime_state.c`` ``head_out``/``body_out``,
+used by ``smtp_header_rewrite()`` and ``smtp_body_rewrite()``): each logical
+header of the classes it asks for, and each body line in pieces of at most
+``body_piece_limit`` octets (after quoted-printable conversion); what it
+returns goes out instead. Without a hook nothing changes and nothing costs.
 """
 
 from __future__ import annotations
@@ -33,10 +40,11 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 from pyfix_smtp.errors import ContentError
 
-__all__ = ["MimeProcessor"]
+__all__ = ["ContentHook", "HeaderClass", "MimeProcessor"]
 
 # RFC 2045 §5.1 tspecials, as Postfix's mime_state.c RFC2045_TSPECIALS.
 _RFC2045_TSPECIALS = frozenset(b'()<>@,;:\\"/[]?=')
@@ -47,6 +55,20 @@ _LWSP = frozenset(b" \t\r\n")
 # Postfix is_header.c is_header_buf(): a name of printable ASCII other than
 # ":", optional spaces/tabs, then ":".
 _HEADER_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
+
+
+class _Held(enum.Enum):
+    """What kind of header is being held."""
+
+    OTHER = "other"  # held only for the hook
+    CT = "content-type"
+    CTE = "content-transfer-encoding"
+
+
+_HELD_OTHER = _Held.OTHER
+_HELD_CT = _Held.CT
+_HELD_CTE = _Held.CTE
+_CONTENT_HEADERS = {b"content-type": _HELD_CT, b"content-transfer-encoding": _HELD_CTE}
 
 
 # Postfix mime_state.c mime_state_downgrade(): encode octets below 32 other
@@ -126,12 +148,78 @@ class _State(enum.Enum):
     BODY = "body"
 
 
+class HeaderClass(enum.Enum):
+    """Where a header block is (Postfix mime_state.h ``MIME_HDR_*``)."""
+
+    PRIMARY = "primary"
+    """The message's own headers (``MIME_HDR_PRIMARY``)."""
+    MULTIPART = "multipart"
+    """The headers after a multipart boundary (``MIME_HDR_MULTIPART``)."""
+    NESTED = "nested"
+    """The headers of an attached ``message/rfc822`` message (``MIME_HDR_NESTED``)."""
+
+
+_HEADER_CLASS = {
+    _State.PRIMARY: HeaderClass.PRIMARY,
+    _State.MULTIPART: HeaderClass.MULTIPART,
+    _State.NESTED: HeaderClass.NESTED,
+}
+
+
+class ContentHook(Protocol):
+    """A stage that may change headers and body lines as they go out.
+
+    Text is in the processor's form: ``LF`` line ends, no ``CR``. What a
+    method returns replaces its input in the output; it must not contain
+    ``CR`` (the encoder after it turns each ``LF`` into ``CRLF``).
+    """
+
+    @property
+    def header_classes(self) -> frozenset[HeaderClass]:
+        """The header blocks whose headers :meth:`header` receives."""
+        ...
+
+    @property
+    def body_piece_limit(self) -> int:
+        """Body lines reach :meth:`body` in pieces of at most this many octets; 0: never."""
+        ...
+
+    def header(self, header_class: HeaderClass, text: bytes, *, synthetic: bool) -> bytes:
+        """One complete logical header; return its replacement with a final ``LF``.
+
+        *text* has no final line end; the lines of a folded header are
+        joined with ``LF``. *synthetic* marks the Content-Transfer-Encoding
+        header written by the 8bit conversion (Postfix passes no header
+        information with it). Return ``b""`` to drop the header.
+        """
+        ...
+
+    def header_start(self, header_class: HeaderClass, text: bytes) -> tuple[bytes, bool]:
+        """The first ``header_size_limit`` octets of a longer header.
+
+        Return what goes out now and whether the rest of the header follows
+        it unchanged (``True``, the output must then end with *text*) or is
+        dropped (``False``, the output ends with a line end or is empty).
+        """
+        ...
+
+    def body(self, piece: bytes, *, end: bool) -> bytes:
+        """One piece of a body line; *end* when the line ends with it.
+
+        Return the replacement, with a final ``LF`` when the output line
+        should end there.
+        """
+        ...
+
+
 class _Rest(enum.Enum):
     """What happens to the rest of a line whose start has been handled."""
 
     EMIT = "emit"  # copy to the output
-    HOLD = "hold"  # append to the held Content-* header
+    HOLD = "hold"  # append to the held header
     QP = "qp"  # quoted-printable encode
+    CHECK = "check"  # hand to the hook's body() in pieces
+    DROP = "drop"  # discard (the rest of a header the hook dropped)
 
 
 _TOKEN = 0  # header_token.h HEADER_TOK_TOKEN
@@ -243,7 +331,11 @@ class MimeProcessor:
         nesting_limit: Postfix ``mime_nesting_limit``.
         boundary_length_limit: Postfix ``mime_boundary_length_limit``.
         header_size_limit: Postfix ``header_size_limit``: the most octets of
-            one Content-Type or Content-Transfer-Encoding header we hold.
+            one header we hold (Content-Type, Content-Transfer-Encoding, and
+            every header the hook receives).
+        hook: an optional :class:`ContentHook` (header/body checks, address
+            rewriting); with a hook, MIME structure is followed even without
+            ``downgrade``.
 
     Raises:
         ContentError: from ``feed``/``finish`` when multiparts nest deeper than
@@ -252,20 +344,26 @@ class MimeProcessor:
     """
 
     __slots__ = (
+        "_body_limit",
         "_boundary_limit",
         "_ctype",
         "_domain",
         "_downgrade",
+        "_dropping",
         "_head",
         "_head_min",
         "_header_open",
         "_header_size_limit",
         "_held",
-        "_held_is_cte",
+        "_held_hooked",
+        "_held_kind",
         "_held_line",
+        "_hook",
+        "_hook_classes",
         "_line",
         "_nesting_limit",
         "_out",
+        "_piece",
         "_qp_tail",
         "_rest",
         "_stack",
@@ -282,8 +380,16 @@ class MimeProcessor:
         nesting_limit: int = 100,
         boundary_length_limit: int = 2048,
         header_size_limit: int = 102400,
+        hook: ContentHook | None = None,
     ) -> None:
         self._downgrade = downgrade
+        self._hook = hook
+        self._hook_classes = hook.header_classes if hook is not None else frozenset()
+        self._body_limit = hook.body_piece_limit if hook is not None else 0
+        self._piece = bytearray()
+        self._dropping = False
+        self._held_kind = _HELD_OTHER
+        self._held_hooked = False
         self._nesting_limit = nesting_limit
         self._boundary_limit = boundary_length_limit
         self._header_size_limit = header_size_limit
@@ -298,7 +404,6 @@ class MimeProcessor:
         self._stack: list[_Multipart] = []
         self._header_open = False
         self._held: bytearray | None = None
-        self._held_is_cte = False
         self._held_line = 0
         self._head = b""
         self._rest: _Rest | None = None
@@ -328,8 +433,10 @@ class MimeProcessor:
                         out.append(text[pos:end])
                     elif rest is _Rest.HOLD:
                         self._hold(text[pos:end])
-                    else:
+                    elif rest is _Rest.QP:
                         self._qp_add(text[pos:end])
+                    elif rest is _Rest.CHECK:
+                        self._check_add(text[pos:end])
                 if nl < 0:
                     break
                 self._end_line()
@@ -339,6 +446,7 @@ class MimeProcessor:
                 self._state is _State.BODY
                 and not self._head
                 and (not self._downgrade or self._domain is _Domain.SEVEN)
+                and not self._body_limit
             ):
                 after = self._bulk(text, pos)
                 if after >= 0:
@@ -421,6 +529,8 @@ class MimeProcessor:
                     self._rest = _Rest.HOLD
                     self._held += b"\n"
                     self._hold(head)
+                elif self._dropping:
+                    self._rest = _Rest.DROP
                 else:
                     self._rest = _Rest.EMIT
                     self._out.append(head)
@@ -429,9 +539,13 @@ class MimeProcessor:
             match = _HEADER_NAME.match(head)
             if match is not None:
                 self._header_open = True
-                name = match.group(1).lower()
-                if name in (b"content-type", b"content-transfer-encoding"):
-                    self._held_is_cte = name == b"content-transfer-encoding"
+                kind = _CONTENT_HEADERS.get(match.group(1).lower(), _HELD_OTHER)
+                hooked = bool(self._hook_classes) and _HEADER_CLASS[self._state] in (
+                    self._hook_classes
+                )
+                if kind is not _HELD_OTHER or hooked:
+                    self._held_kind = kind
+                    self._held_hooked = hooked
                     self._held = bytearray()
                     self._held_line = self._line
                     self._rest = _Rest.HOLD
@@ -450,6 +564,9 @@ class MimeProcessor:
         if self._downgrade and self._domain is not _Domain.SEVEN:
             self._rest = _Rest.QP
             self._qp_add(head)
+        elif self._body_limit:
+            self._rest = _Rest.CHECK
+            self._check_add(head)
         else:
             self._rest = _Rest.EMIT
             self._out.append(head)
@@ -463,8 +580,32 @@ class MimeProcessor:
             pass
         elif rest is _Rest.QP:
             self._qp_end()
+        elif rest is _Rest.CHECK:
+            assert self._hook is not None
+            piece = bytes(self._piece)
+            self._piece.clear()
+            self._out.append(self._hook.body(piece, end=True))
         self._rest = None
         self._line += 1
+
+    def _check_add(self, text: bytes) -> None:
+        """More of a body line for the hook; full pieces go at once.
+
+        Postfix queue records hold at most ``line_length_limit`` octets, so
+        smtp_body_rewrite() sees a long line in pieces of that size (the
+        last one may be empty) and each is checked on its own.
+        """
+        hook = self._hook
+        assert hook is not None
+        limit = self._body_limit
+        piece = self._piece
+        piece += text
+        if len(piece) >= limit:
+            start = 0
+            while len(piece) - start >= limit:
+                self._out.append(hook.body(bytes(piece[start : start + limit]), end=False))
+                start += limit
+            del piece[:start]
 
     # -- headers -------------------------------------------------------------
 
@@ -476,8 +617,8 @@ class MimeProcessor:
             self._overflow(held)
 
     def _overflow(self, held: bytearray) -> None:
-        """A held Content-* header outgrew header_size_limit."""
-        if self._held_is_cte and self._downgrade:
+        """A held header outgrew header_size_limit."""
+        if self._held_kind is _HELD_CTE and self._downgrade:
             # It may have to be dropped, and part of it would be gone already.
             raise ContentError(
                 "message header length exceeds safety limit"
@@ -489,29 +630,44 @@ class MimeProcessor:
         # the rest of the header unchanged.
         self._held = None
         text = bytes(held)
-        if self._held_is_cte:
+        if self._held_kind is _HELD_CTE:
             self._content_encoding(text, text.index(b":") + 1)
-        else:
+        elif self._held_kind is _HELD_CT:
             self._content_type(text, text.index(b":") + 1)
-        self._out.append(text)
+        if self._held_hooked:
+            assert self._hook is not None
+            out, keep = self._hook.header_start(_HEADER_CLASS[self._state], text)
+            self._out.append(out)
+            if not keep:
+                self._dropping = True
+                self._rest = _Rest.DROP
+                return
+        else:
+            self._out.append(text)
         self._rest = _Rest.EMIT
 
     def _close_header(self) -> None:
-        """The open header is complete: parse a held Content-* header, output it."""
+        """The open header is complete: parse a held Content-* header, output held text."""
         self._header_open = False
+        self._dropping = False
         held = self._held
         if held is None:
             return
         self._held = None
         text = bytes(held)
-        value_at = text.index(b":") + 1
-        if self._held_is_cte:
-            self._content_encoding(text, value_at)
+        kind = self._held_kind
+        if kind is _HELD_CTE:
+            self._content_encoding(text, text.index(b":") + 1)
             if self._downgrade and self._domain is not _Domain.SEVEN:
                 # Postfix mime_state_update(): drop it, a new one follows the block.
                 return
-        else:
-            self._content_type(text, value_at)
+        elif kind is _HELD_CT:
+            self._content_type(text, text.index(b":") + 1)
+        if self._held_hooked:
+            assert self._hook is not None
+            # Postfix mime_state.c HEAD_OUT -> smtp_header_rewrite()
+            self._out.append(self._hook.header(_HEADER_CLASS[self._state], text, synthetic=False))
+            return
         self._out.append(text)
         self._out.append(b"\n")
 
@@ -579,7 +735,13 @@ class MimeProcessor:
             ) or self._ctype is _Ctype.MULTIPART
             # RFC 2045 §6.4: composite types only take an identity encoding.
             encoding = b"7bit" if composite else b"quoted-printable"
-            self._out.append(b"Content-Transfer-Encoding: " + encoding + b"\n")
+            header = b"Content-Transfer-Encoding: " + encoding
+            hook_class = _HEADER_CLASS.get(self._state)
+            if hook_class is not None and hook_class in self._hook_classes:
+                assert self._hook is not None
+                self._out.append(self._hook.header(hook_class, header, synthetic=True))
+            else:
+                self._out.append(header + b"\n")
 
     def _end_headers(self, *, empty: bool) -> None:
         """A line that is no header ends the block (Postfix mime_state_update())."""
@@ -646,8 +808,12 @@ class MimeProcessor:
                 cut += 1
             if cut >= size:
                 break
-            out.append(enc[start:cut])
-            out.append(b"=\n")  # RFC 2045 §6.7 rule 5 soft line break
+            if self._body_limit:
+                assert self._hook is not None
+                out.append(self._hook.body(enc[start:cut] + b"=", end=True))
+            else:
+                out.append(enc[start:cut])
+                out.append(b"=\n")  # RFC 2045 §6.7 rule 5 soft line break
             start = cut
         self._qp_tail = enc[start:] if start else enc
 
@@ -657,4 +823,8 @@ class MimeProcessor:
         self._qp_tail = b""
         if tail and tail[-1] in (0x20, 0x09):
             tail = tail[:-1] + _QP_CODES[tail[-1]]
-        self._out.append(tail + b"\n")
+        if self._body_limit:
+            assert self._hook is not None
+            self._out.append(self._hook.body(tail, end=True))
+        else:
+            self._out.append(tail + b"\n")
