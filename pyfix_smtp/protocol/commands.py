@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import re
 from collections.abc import Callable
 
 from pyfix_smtp.address import Mailbox, uxtext_encode, xtext_encode
@@ -49,13 +50,15 @@ __all__ = [
 MAX_AUTH_LINE = 512
 _MAX_COMMAND_LINE = 512
 _FORBIDDEN = (b"\r", b"\n", b"\0")
+_ANY_FORBIDDEN = re.compile(rb"[\r\n\0]")
 
 
 def _line(text: str, what: str) -> bytes:
     data = text.encode("utf-8")
-    for bad in _FORBIDDEN:
-        if bad in data:
-            raise CommandError(what, text, f"command would contain {bad!r}")
+    if _ANY_FORBIDDEN.search(data) is not None:
+        for bad in _FORBIDDEN:
+            if bad in data:
+                raise CommandError(what, text, f"command would contain {bad!r}")
     return data + b"\r\n"
 
 

@@ -428,6 +428,10 @@ class _Pending:
     rcpt: int = -1
 
 
+# One shared instance per stage for replies not tied to a recipient (never mutated).
+_PENDING = {stage: _Pending(stage) for stage in Stage}
+
+
 @dataclass(slots=True)
 class _Transaction:
     """Sender and receiver bookkeeping for one message (smtp_loop() locals)."""
@@ -610,6 +614,10 @@ class ClientConnection:
 
     def _guarded(self, action: str, body: Callable[[], bytes]) -> bytes:
         self._check(action)
+        return self._protect(body)
+
+    def _protect(self, body: Callable[[], bytes]) -> bytes:
+        # After _check(): an exception from here on leaves the machine in ERROR.
         try:
             return body()
         except BaseException:
@@ -1118,25 +1126,24 @@ class ClientConnection:
             self._run_sender()
             return self._send_now()
 
-        return self._guarded("start_transaction", body)
+        return self._protect(body)  # checked above; nothing changed since
 
     def _build(self, t: _Transaction) -> tuple[bytes | None, _S, int]:
         """Build the command for the sender's state (smtp_loop() first switch)."""
         state = t.send_state
-        n = len(t.rcpts)
+        if state is _S.RCPT:
+            nxt_rcpt = t.send_rcpt + 1
+            if nxt_rcpt < len(t.rcpts):
+                return t.rcpts[t.send_rcpt], _S.RCPT, nxt_rcpt
+            # smtp_loop(): a probe with target "rcpt" sends RSET instead of DATA.
+            return t.rcpts[t.send_rcpt], (_S.ABORT if t.verify == "rcpt" else _S.DATA), nxt_rcpt
+        if state is _S.MAIL:
+            return t.mail, _S.RCPT, 0
         if state is _S.XFORWARD_NAME_ADDR:
             nxt = _S.XFORWARD_PROTO_HELO if t.xforward[1] is not None else _S.MAIL
             return t.xforward[0], nxt, t.send_rcpt
         if state is _S.XFORWARD_PROTO_HELO:
             return t.xforward[1], _S.MAIL, t.send_rcpt
-        if state is _S.MAIL:
-            return t.mail, _S.RCPT, 0
-        if state is _S.RCPT:
-            nxt_rcpt = t.send_rcpt + 1
-            if nxt_rcpt < n:
-                return t.rcpts[t.send_rcpt], _S.RCPT, nxt_rcpt
-            # smtp_loop(): a probe with target "rcpt" sends RSET instead of DATA.
-            return t.rcpts[t.send_rcpt], (_S.ABORT if t.verify == "rcpt" else _S.DATA), nxt_rcpt
         end_state = _S.LAST if t.keep else _S.QUIT
         if state is _S.DATA:
             if t.bdat:
@@ -1232,16 +1239,19 @@ class ClientConnection:
             return False
         cmd = t.cmd
         if cmd is not None:
-            self._write(cmd)
-            if state is _S.QUIT:
+            self._out.append(cmd)
+            self._out_len += len(cmd)
+            if state is _S.RCPT:
+                self._pending.append(_Pending(Stage.RCPT, t.send_rcpt))
+            elif state is _S.QUIT:
                 t.quit_sent = True
                 if not self.options.skip_quit_response:
-                    self._pending.append(_Pending(Stage.QUIT))
+                    self._pending.append(_PENDING[Stage.QUIT])
             elif state is _S.DOT:
                 # "." without content (no recipient accepted, RFC 2920 §3.1).
-                self._pending.append(_Pending(Stage.DOT))
+                self._pending.append(_PENDING[Stage.DOT])
             else:
-                self._pending.append(_Pending(_STAGE_OF[state], t.send_rcpt))
+                self._pending.append(_PENDING[_STAGE_OF[state]])
         return True
 
     def _content_sent(self, t: _Transaction) -> None:
@@ -1252,8 +1262,9 @@ class ClientConnection:
         else:
             stage = Stage.DOT
             replies = max(t.nrcpt, 1) if self.options.lmtp else 1
+        pending = _PENDING[stage]
         for _ in range(replies):
-            self._pending.append(_Pending(stage))
+            self._pending.append(pending)
 
     def send_data(self, chunk: bytes, *, final: bool = False) -> bytes:
         """Send one piece of encoded content; return the bytes to write.
@@ -1289,7 +1300,7 @@ class ClientConnection:
         self._check("send_data")
         if not isinstance(chunk, bytes):
             raise TypeError(f"send_data() needs bytes, not {type(chunk).__name__}")
-        return self._guarded("send_data", body)
+        return self._protect(body)
 
     def _check_end_of_data(self, t: _Transaction, chunk: bytes, final: bool) -> None:
         tail = chunk[-5:] if len(chunk) >= 5 else (t.tail + chunk)[-5:]
