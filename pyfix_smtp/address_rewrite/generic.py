@@ -428,18 +428,22 @@ class GenericMaps:
     def _canonical(self, internal: str, parts: list[tokens.Token]) -> str:
         """The parts of trivial-rewrite(8)'s "local" rewriting a library can do.
 
-        A source route is dropped; ``@$myorigin`` is appended to an address
-        without a domain (``append_at_myorigin = yes``); one trailing dot of
-        the domain goes.
+        Postfix rewrite.c ``rewrite_tree()``: a lone ``@`` is the empty
+        address; a source route is dropped; ``@$myorigin`` is appended to an
+        address without ``@`` (``append_at_myorigin = yes``); one trailing dot
+        goes (not ``..`` or ``@.``). Bang paths, the percent hack and
+        ``append_dot_mydomain`` are not applied.
         """
-        if internal.startswith("@") and ":" in internal[:-1]:
+        kinds = [p.kind for p in parts]
+        if kinds == ["@"]:
+            return ""
+        if kinds[:1] == ["@"] and ":" in kinds[:-1]:
             internal = internal[internal.index(":") + 1 :]
-            parts = tokens.scan(tokens.quote_local(internal))
-        if not any(p.kind == "@" for p in parts):
-            if self.myorigin:
-                internal = f"{internal}@{self.myorigin}"
-            return internal
-        if internal.endswith(".") and not internal.endswith(("..", "@.")):
+            kinds = [p.kind for p in tokens.scan(tokens.quote_local(internal))]
+        if "@" not in kinds and self.myorigin:
+            internal = f"{internal}@{self.myorigin}"
+            kinds = ["@", *(p.kind for p in tokens.scan(self.myorigin))]
+        if len(kinds) > 1 and kinds[-1] == "." and kinds[-2] not in (".", "@"):
             internal = internal[:-1]
         return internal
 

@@ -198,8 +198,9 @@ class ContentHook(Protocol):
         """The first ``header_size_limit`` octets of a longer header.
 
         Return what goes out now and whether the rest of the header follows
-        it unchanged (``True``, the output must then end with *text*) or is
-        dropped (``False``, the output ends with a line end or is empty).
+        it unchanged (``True``: the output must then end with *text*, the
+        rest of the header is appended as it arrives) or is dropped
+        (``False``: the output ends with a line end or is empty).
         """
         ...
 
@@ -636,12 +637,16 @@ class MimeProcessor:
             self._content_type(text, text.index(b":") + 1)
         if self._held_hooked:
             assert self._hook is not None
-            out, keep = self._hook.header_start(_HEADER_CLASS[self._state], text)
+            # The hook sees exactly header_size_limit octets, however the
+            # input was split.
+            limit = self._header_size_limit
+            out, keep = self._hook.header_start(_HEADER_CLASS[self._state], text[:limit])
             self._out.append(out)
             if not keep:
                 self._dropping = True
                 self._rest = _Rest.DROP
                 return
+            self._out.append(text[limit:])
         else:
             self._out.append(text)
         self._rest = _Rest.EMIT
