@@ -11,6 +11,7 @@ in ``test_header_checks_postfix.py``.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -284,6 +285,47 @@ def test_from_config_lmtp_and_explicit_names() -> None:
     assert maps.is_local("dest.test")
     assert not maps.is_local(cfg.myhostname)
     assert maps.recipient_delimiter == ""
+
+
+@dataclass(frozen=True)
+class FutureConfig:
+    """A Config that also has the parameters the lead is to add (see the report)."""
+
+    protocol: str = "smtp"
+    smtp_generic_maps: TableList = field(
+        default_factory=lambda: TableList([{"a@b.test": "c@d.test"}])
+    )
+    smtp_header_checks: TableList = field(default_factory=TableList)
+    smtp_mime_header_checks: TableList = field(default_factory=TableList)
+    smtp_nested_header_checks: TableList = field(default_factory=TableList)
+    smtp_body_checks: TableList = field(default_factory=lambda: TableList([lambda key: None]))
+    propagate_unmatched_extensions: tuple[str, ...] = ("canonical", "virtual")
+    myhostname: str = "host.test"
+    mydomain: str = "test"
+    inet_interfaces: tuple[str, ...] = ("all",)
+    proxy_interfaces: tuple[str, ...] = ()
+    recipient_delimiter: str = "+-"
+    myorigin: str = "origin.test"
+    mydestination: tuple[str, ...] = ("dest.test", "hash:/etc/postfix/dest")
+    owner_request_special: bool = False
+    double_bounce_sender: str = "bounces"
+    line_length_limit: int = 1000
+
+
+def test_from_config_reads_parameters_config_may_gain() -> None:
+    cfg = FutureConfig()
+    maps = GenericMaps.from_config(cfg)
+    assert maps is not None
+    assert maps.recipient_delimiter == "+-"
+    assert maps.myorigin == "origin.test"
+    assert maps.local_domains == frozenset({"dest.test"})  # tables are not looked into
+    assert not maps.is_local("host.test")
+    assert maps.owner_request_special is False
+    assert maps.double_bounce_sender == "bounces"
+    checks = ContentChecks.from_config(cfg, generic=maps)
+    assert checks is not None
+    assert checks.body_piece == 1000
+    assert checks.generic is maps
 
 
 @pytest.mark.parametrize(

@@ -257,9 +257,11 @@ class GenericMaps:
     ) -> GenericMaps | None:
         """The generic maps of *cfg*, or ``None`` when none are configured.
 
-        ``recipient_delimiter``, ``myorigin`` and ``mydestination`` are read
-        from *cfg* when it has them, else taken from the arguments, else
-        Postfix's defaults (none, ``$myhostname``, :func:`default_mydestination`).
+        ``recipient_delimiter``, ``myorigin`` and ``mydestination`` come from
+        the arguments, else from *cfg* when it has them, else Postfix's
+        defaults (none, ``$myhostname``, :func:`default_mydestination`);
+        ``owner_request_special`` and ``double_bounce_sender`` from *cfg*
+        when it has them, else Postfix's defaults (yes, ``double-bounce``).
         """
         tables = cfg.smtp_generic_maps
         if not tables:
@@ -277,9 +279,13 @@ class GenericMaps:
                 destinations = tuple(str(d) for d in configured)
             else:
                 destinations = default_mydestination(cfg.myhostname, cfg.mydomain)
+        owner_request = getattr(cfg, "owner_request_special", True)
+        double_bounce = _optional_str(cfg, "double_bounce_sender")
         return cls(
             tables,
             parameter=f"{'lmtp' if cfg.protocol == 'lmtp' else 'smtp'}_generic_maps",
+            owner_request_special=owner_request if isinstance(owner_request, bool) else True,
+            double_bounce_sender=double_bounce if double_bounce is not None else "double-bounce",
             recipient_delimiter=delimiter,
             propagate_extensions="generic" in cfg.propagate_unmatched_extensions,
             myorigin=origin,

@@ -197,14 +197,18 @@ class ContentChecks:
         cfg: ChecksConfig,
         *,
         generic: GenericMaps | None = None,
-        body_piece: int = DEFAULT_BODY_PIECE,
+        body_piece: int | None = None,
     ) -> ContentChecks | None:
         """The checks of *cfg*, or ``None`` when no table is configured.
 
         ``generic`` is the ``smtp_generic_maps`` part
-        (:meth:`GenericMaps.from_config`). ``None`` means the encoder runs
-        without a hook, exactly as before.
+        (:meth:`GenericMaps.from_config`). ``body_piece`` defaults to
+        *cfg*'s ``line_length_limit`` when it has one, else 2048. ``None``
+        means the encoder runs without a hook, exactly as before.
         """
+        if body_piece is None:
+            configured = getattr(cfg, "line_length_limit", None)
+            body_piece = configured if isinstance(configured, int) else DEFAULT_BODY_PIECE
         checks = cls(
             header_checks=cfg.smtp_header_checks,
             mime_header_checks=cfg.smtp_mime_header_checks,
