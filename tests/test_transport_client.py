@@ -421,6 +421,66 @@ def test_import_does_not_load_the_network_stack() -> None:
     assert out[:2] == ["[]", "True"]
 
 
+def test_import_loads_neither_the_config_nor_dataclasses() -> None:
+    # ``import pyfix_smtp`` costs about a millisecond; Config, Reply and the
+    # delivery API are loaded when first used.
+    code = (
+        "import sys, pyfix_smtp\n"
+        "print([m for m in ('pyfix_smtp.config', 'pyfix_smtp.status', 'dataclasses', 'typing')"
+        " if m in sys.modules])\n"
+        "print(pyfix_smtp.Config.__name__, pyfix_smtp.Reply.__name__,"
+        " pyfix_smtp.tls.dane.__name__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[:2] == ["[]", "Config Reply pyfix_smtp.tls.dane"]
+
+
+_LITERAL_DELIVERY = r"""
+import socket, sys, threading
+import pyfix_smtp
+
+server = socket.create_server(("127.0.0.1", 0))
+STEPS = [  # read until the first, then reply with the second
+    (b"\r\n", b"250-sink\r\n250 PIPELINING\r\n"),
+    (b"DATA\r\n", b"250 ok\r\n250 ok\r\n354 go\r\n"),
+    (b"\r\n.\r\n", b"250 2.0.0 Ok\r\n"),
+]
+
+def serve():
+    conn, _ = server.accept()
+    conn.sendall(b"220 sink ESMTP\r\n")
+    for end, reply in STEPS:
+        data = b""
+        while not data.endswith(end):
+            data += conn.recv(65536)
+        conn.sendall(reply)
+    conn.recv(100)
+
+threading.Thread(target=serve, daemon=True).start()
+cfg = pyfix_smtp.Config(myhostname="client.example.test")
+env = pyfix_smtp.Envelope(sender="a@example.test", recipients=["b@example.test"])
+nexthop = f"[127.0.0.1]:{server.getsockname()[1]}"
+report = pyfix_smtp.deliver(env, b"Subject: x\r\n\r\nhi\r\n", nexthop, cfg)
+print(report.outcomes[0].status)
+print([m for m in ("asyncio", "dns", "dns.resolver") if m in sys.modules])
+"""
+
+
+def test_a_delivery_to_a_literal_address_loads_no_dns_or_asyncio() -> None:
+    # A nexthop without DNS and a Config without TLS: dnspython and asyncio
+    # stay unloaded (they cost about 10 MiB and 25 ms).
+    out = subprocess.run(
+        [sys.executable, "-c", _LITERAL_DELIVERY],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split("\n")
+    assert out[:2] == ["2.0.0", "[]"]
+
+
 def test_unknown_attribute() -> None:
     with pytest.raises(AttributeError, match="no attribute 'delivr'"):
         pyfix_smtp.delivr  # type: ignore[attr-defined]  # noqa: B018

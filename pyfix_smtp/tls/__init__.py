@@ -19,43 +19,50 @@ Modules: :mod:`.levels`, :mod:`.entry` (table syntax), :mod:`.policy`,
 :mod:`.dane`, :mod:`.certs`, :mod:`.verify`, :mod:`.context` (ssl),
 :mod:`.mtasts`, :mod:`.stscache`, :mod:`.fetch` (HTTPS), :mod:`.requiretls`,
 :mod:`.protocols`, :mod:`.options`.
+
+Every name here is imported on first use (so ``import pyfix_smtp.tls.levels``
+does not load ssl or cryptography).
 """
 
 from __future__ import annotations
 
-from pyfix_smtp.tls.certs import MatchName
-from pyfix_smtp.tls.context import (
-    build_context,
-    check_handshake,
-    handshake_failure,
-    load_ca_certificates,
-    peer_chain,
-)
-from pyfix_smtp.tls.dane import Association, DaneMatch, match_chain
-from pyfix_smtp.tls.entry import PolicyEntry, parse_entry
-from pyfix_smtp.tls.levels import TlsLevel, global_level
-from pyfix_smtp.tls.mtasts import (
-    StsMode,
-    StsOutcome,
-    StsPolicy,
-    discover,
-    discover_async,
-    discover_sync,
-    parse_sts_policy,
-)
-from pyfix_smtp.tls.options import TlsOptions
-from pyfix_smtp.tls.policy import (
-    MxFacts,
-    Reason,
-    TlsPolicy,
-    TlsTarget,
-    evaluate,
-    evaluate_async,
-    evaluate_steps,
-)
-from pyfix_smtp.tls.requiretls import RequireTlsAction, RequireTlsPolicy
-from pyfix_smtp.tls.stscache import MemoryStsCache, SqliteStsCache
-from pyfix_smtp.tls.verify import PeerCheck, PeerStatus, check_peer
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyfix_smtp.tls.certs import MatchName
+    from pyfix_smtp.tls.context import (
+        build_context,
+        check_handshake,
+        handshake_failure,
+        load_ca_certificates,
+        peer_chain,
+    )
+    from pyfix_smtp.tls.dane import Association, DaneMatch, match_chain
+    from pyfix_smtp.tls.entry import PolicyEntry, parse_entry
+    from pyfix_smtp.tls.levels import TlsLevel, global_level
+    from pyfix_smtp.tls.mtasts import (
+        StsMode,
+        StsOutcome,
+        StsPolicy,
+        discover,
+        discover_async,
+        discover_sync,
+        parse_sts_policy,
+    )
+    from pyfix_smtp.tls.options import TlsOptions
+    from pyfix_smtp.tls.policy import (
+        MxFacts,
+        Reason,
+        TlsPolicy,
+        TlsTarget,
+        evaluate,
+        evaluate_async,
+        evaluate_steps,
+    )
+    from pyfix_smtp.tls.requiretls import RequireTlsAction, RequireTlsPolicy
+    from pyfix_smtp.tls.stscache import MemoryStsCache, SqliteStsCache
+    from pyfix_smtp.tls.verify import PeerCheck, PeerStatus, check_peer
 
 __all__ = [
     "Association",
@@ -94,3 +101,78 @@ __all__ = [
     "parse_sts_policy",
     "peer_chain",
 ]
+
+# name -> module, imported on first attribute access (PEP 562): importing
+# one TLS module (levels, policy) does not load ssl or the rest.
+_LAZY = {
+    "Association": "pyfix_smtp.tls.dane",
+    "DaneMatch": "pyfix_smtp.tls.dane",
+    "MatchName": "pyfix_smtp.tls.certs",
+    "MemoryStsCache": "pyfix_smtp.tls.stscache",
+    "MxFacts": "pyfix_smtp.tls.policy",
+    "PeerCheck": "pyfix_smtp.tls.verify",
+    "PeerStatus": "pyfix_smtp.tls.verify",
+    "PolicyEntry": "pyfix_smtp.tls.entry",
+    "Reason": "pyfix_smtp.tls.policy",
+    "RequireTlsAction": "pyfix_smtp.tls.requiretls",
+    "RequireTlsPolicy": "pyfix_smtp.tls.requiretls",
+    "SqliteStsCache": "pyfix_smtp.tls.stscache",
+    "StsMode": "pyfix_smtp.tls.mtasts",
+    "StsOutcome": "pyfix_smtp.tls.mtasts",
+    "StsPolicy": "pyfix_smtp.tls.mtasts",
+    "TlsLevel": "pyfix_smtp.tls.levels",
+    "TlsOptions": "pyfix_smtp.tls.options",
+    "TlsPolicy": "pyfix_smtp.tls.policy",
+    "TlsTarget": "pyfix_smtp.tls.policy",
+    "build_context": "pyfix_smtp.tls.context",
+    "check_handshake": "pyfix_smtp.tls.context",
+    "check_peer": "pyfix_smtp.tls.verify",
+    "discover": "pyfix_smtp.tls.mtasts",
+    "discover_async": "pyfix_smtp.tls.mtasts",
+    "discover_sync": "pyfix_smtp.tls.mtasts",
+    "evaluate": "pyfix_smtp.tls.policy",
+    "evaluate_async": "pyfix_smtp.tls.policy",
+    "evaluate_steps": "pyfix_smtp.tls.policy",
+    "global_level": "pyfix_smtp.tls.levels",
+    "handshake_failure": "pyfix_smtp.tls.context",
+    "load_ca_certificates": "pyfix_smtp.tls.context",
+    "match_chain": "pyfix_smtp.tls.dane",
+    "parse_entry": "pyfix_smtp.tls.entry",
+    "parse_sts_policy": "pyfix_smtp.tls.mtasts",
+    "peer_chain": "pyfix_smtp.tls.context",
+}
+
+
+# submodules reachable as attributes (``tls.dane``), imported on first use
+_SUBMODULES = frozenset(
+    {
+        "certs",
+        "context",
+        "dane",
+        "entry",
+        "fetch",
+        "levels",
+        "mtasts",
+        "options",
+        "policy",
+        "protocols",
+        "requiretls",
+        "stscache",
+        "verify",
+    }
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"pyfix_smtp.tls.{name}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pyfix_smtp.tls' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -96,7 +96,7 @@ class _ClientBase:
 
             opts = plan_options_for(cfg, self._own, self._proxy or ())
         else:
-            from pyfix_smtp.dns.resolve import plan_options
+            from pyfix_smtp.dns.interfaces import plan_options
 
             opts = plan_options(cfg)  # our interface addresses: asks the system
         sasl = self.sasl_cache
