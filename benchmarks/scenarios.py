@@ -170,7 +170,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "9",
         "Import time (python -X importtime)",
         "import",
-        ("pyfix_smtp", "smtplib", "aiosmtplib"),
+        ("pyfix_smtp", "pyfix_smtp-deliver", "smtplib", "aiosmtplib"),
         unit="import",
     ),
 )

@@ -2,7 +2,9 @@
 
 ``python -m benchmarks.worker CLIENT JOB_JSON`` imports the client's module
 (outside the measured section, like an application that has already imported
-its mail library), then times exactly one call of its runner with
+its mail library), calls the module's ``prepare(runner_name)`` when it has
+one (imports only that runner needs, so a delivery run does not carry the
+DNS runners' dnspython in its peak RSS), then times exactly one call of its runner with
 ``time.perf_counter()`` and ``time.process_time()`` and prints one JSON line:
 
 ``{"status": "ok", "wall": s, "cpu": s, "accepted": n, "peak_rss_kib": n}`` or
@@ -12,7 +14,6 @@ process's own ``VmHWM`` (see :mod:`benchmarks.stats`).
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
 import json
@@ -52,8 +53,13 @@ def run(client: str, job: Job) -> dict[str, object]:
             return {"status": "unavailable", "reason": f"not available yet: {exc.name} is missing"}
         return {"status": "unavailable", "reason": f"{exc.name} is not installed: {_HINT}"}
     try:
+        prepare = getattr(module, "prepare", None)
+        if callable(prepare):
+            prepare(function)
         runner = cast("Callable[[Job], object]", getattr(module, function))
         if inspect.iscoroutinefunction(runner):
+            import asyncio  # only for coroutine runners: it is not part of a sync run's RSS
+
             wall0, cpu0 = time.perf_counter(), time.process_time()
             accepted = asyncio.run(runner(job))  # type: ignore[arg-type, unused-ignore]
         else:

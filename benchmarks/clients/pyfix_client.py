@@ -32,7 +32,7 @@ When the delivery layer changes, adjust :class:`Deliverer` only.
 
 from __future__ import annotations
 
-import asyncio
+import importlib
 import random
 from collections.abc import Iterable
 from types import ModuleType
@@ -45,22 +45,50 @@ try:
 except ImportError:  # the package is installed in .venv; reported as n/a otherwise
     _smtp = None  # type: ignore[assignment]
 
-# Import what the runners use now, outside the measured section (the worker
-# times only the runner call), as the baselines import smtplib or dnspython at
-# the top. Attribute access also triggers lazily imported submodules.
-_dns_error = ""
-try:
-    import pyfix_smtp.dns as _dns_module
-    from pyfix_smtp import destination as _destination
-    from pyfix_smtp.dns import resolve as _resolve  # noqa: F401 - imports dnspython now
-    from pyfix_smtp.dns import runner as _runner  # noqa: F401
-except Exception as exc:  # the DNS layer is being written in parallel
-    _dns_error = f"{type(exc).__name__}: {exc}"
+# Import what the runners use before the measured section (the worker times
+# only the runner call), as the baselines import smtplib or dnspython at the
+# top: the delivery API here, the DNS layer in prepare() for the DNS runners
+# only (dnspython would otherwise count in the delivery runs' peak RSS).
+# Attribute access also triggers lazily imported submodules.
+_DELIVERY_MODULES = (
+    "pyfix_smtp.transport.client",
+    "pyfix_smtp.transport.sync",
+    "pyfix_smtp.delivery.core",
+)
 for _name in ("Client", "AsyncClient", "Envelope", "Config"):
     try:
         getattr(_smtp, _name, None)
     except ImportError:  # reported by the runner that needs it
         pass
+for _module in _DELIVERY_MODULES:
+    try:
+        importlib.import_module(_module)
+    except ImportError:  # reported by the runner that needs it
+        pass
+
+_dns_error = "not prepared: call prepare('plan_sync') first"
+_dns_module: ModuleType | None = None
+_destination: ModuleType | None = None
+
+
+def prepare(runner: str) -> None:
+    """Import what *runner* needs beyond the delivery API (the worker calls this)."""
+    global _dns_error, _dns_module, _destination
+    if runner in ("run_async", "plan_async"):
+        importlib.import_module("asyncio")  # not loaded for the sync runners
+    if runner == "run_async":
+        importlib.import_module("pyfix_smtp.transport.aio")
+    if runner not in ("plan_sync", "plan_async"):
+        return
+    try:
+        import pyfix_smtp.dns as dns_module
+        from pyfix_smtp import destination
+        from pyfix_smtp.dns import resolve as _resolve  # noqa: F401 - imports dnspython now
+        from pyfix_smtp.dns import runner as _runner  # noqa: F401
+    except Exception as exc:  # the DNS layer is being written in parallel
+        _dns_error = f"{type(exc).__name__}: {exc}"
+        return
+    _dns_module, _destination, _dns_error = dns_module, destination, ""
 
 
 class _Outcome(Protocol):
@@ -181,6 +209,8 @@ async def run_async(job: Job) -> int:
 
         try:
             counts = [job.share(i) for i in range(job.connections)]
+            import asyncio  # loaded by prepare()
+
             return sum(await asyncio.gather(*(task(n) for n in counts if n)))
         finally:
             await sender.aclose()
@@ -188,12 +218,12 @@ async def run_async(job: Job) -> int:
         raise _landing(exc) or exc from None
 
 
-def _dns() -> ModuleType:
-    if _dns_error:
+def _dns() -> tuple[ModuleType, ModuleType]:
+    if _dns_error or _dns_module is None or _destination is None:
         raise Unavailable(f"pyfix_smtp.dns is not importable: {_dns_error}")
     _require(_dns_module, "plan_sync", "plan_async", "PlanOptions", "Family")
     _require(_destination, "parse")
-    return _dns_module
+    return _dns_module, _destination
 
 
 def _plan_options(dns_module: ModuleType) -> object:
@@ -208,30 +238,32 @@ def _found(plan: object) -> int:
 
 def plan_sync(job: Job) -> int:
     """Scenario 8 (sync): ``pyfix_smtp.dns.plan_sync`` for each domain in turn."""
-    dns_module = _dns()
+    dns_module, destination = _dns()
     resolver = dns_module.DnsResolver(nameservers=["127.0.0.1"], port=job.dns_port, lifetime=10.0)
     options = _plan_options(dns_module)
     rng = random.Random(8)
     found = 0
     for domain in job.domains:
-        plan = dns_module.plan_sync(_destination.parse(domain), resolver, options, rng)
+        plan = dns_module.plan_sync(destination.parse(domain), resolver, options, rng)
         found += _found(plan)
     return found
 
 
 async def plan_async(job: Job) -> int:
     """Scenario 8 (asyncio): ``plan_async`` for ``job.connections`` domains at a time."""
-    dns_module = _dns()
+    dns_module, destination = _dns()
     resolver = dns_module.AsyncDnsResolver(
         nameservers=["127.0.0.1"], port=job.dns_port, lifetime=10.0
     )
     options = _plan_options(dns_module)
     rng = random.Random(8)
+    import asyncio  # loaded by prepare()
+
     gate = asyncio.Semaphore(job.connections)
 
     async def one(domain: str) -> int:
         async with gate:
-            plan = await dns_module.plan_async(_destination.parse(domain), resolver, options, rng)
+            plan = await dns_module.plan_async(destination.parse(domain), resolver, options, rng)
             return _found(plan)
 
     return sum(await asyncio.gather(*(one(d) for d in job.domains)))
