@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import pytest
 
 import pyfix_smtp
 from pyfix_smtp import Action, AsyncClient, Client, Config, DeliveryReport, Envelope
+from tests.peers import free_port
 from tests.peers.dns import DnsLab
 from tests.peers.sink import Sink, SinkFactory
 from tests.test_transport_content import dump_sink as dump_sink
@@ -113,6 +115,26 @@ def test_refused_and_deferred_recipients(mode: Mode, sink_factory: SinkFactory) 
     assert [o.action for o in bounced] == [Action.BOUNCED, Action.BOUNCED]
     assert [o.action for o in deferred] == [Action.DEFERRED, Action.DEFERRED]
     assert "(in reply to RCPT TO command)" in bounced.outcomes[0].reason
+
+
+def test_each_outcome_and_event_is_logged_once(
+    mode: Mode, sink_factory: SinkFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The core logs every outcome (and every event line) once; the transport
+    # adds no second copy.
+    sink = sink_factory.start(["-r", "RCPT"])
+    refused = free_port()
+    for target in (nexthop(sink.port), nexthop(refused)):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="pyfix_smtp"):
+            report = mode.deliver(MESSAGE, target, config(), envelope=ENVELOPE)
+        logged = [r.getMessage() for r in caplog.records if r.name.startswith("pyfix_smtp")]
+        assert [o.action for o in report] == [Action.DEFERRED, Action.DEFERRED]
+        expected = [line.partition("warning: ")[2] or line for line in report.events]
+        expected += report.log_lines()
+        assert sorted(logged) == sorted(expected)
+        assert len(logged) == len(set(logged))
+    assert any("Connection refused" in line for line in report.events)
 
 
 def test_lmtp_over_tcp(mode: Mode, sink_factory: SinkFactory) -> None:
