@@ -137,6 +137,34 @@ def test_each_outcome_and_event_is_logged_once(
     assert any("Connection refused" in line for line in report.events)
 
 
+def test_the_config_is_not_hashed_per_delivery(
+    smtp_sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Hashing a Config hashes every parameter: derived options are found by
+    # the Config's identity, for a Client and for the module-level deliver().
+    cfg = config(smtp_sink.port)
+    target = nexthop(smtp_sink.port)
+    hashes: list[int] = []
+    original = Config.__hash__
+
+    def counting(self: Config) -> int:
+        hashes.append(1)
+        return original(self)
+
+    with Client(cfg, own_addresses=OWN) as client:
+        client.deliver(ENVELOPE, MESSAGE, target)  # the first one derives and remembers
+        pyfix_smtp.deliver(ENVELOPE, MESSAGE, target, cfg)
+        monkeypatch.setattr(Config, "__hash__", counting)
+        hash(cfg)
+        assert hashes == [1]  # the counter sees hashes
+        hashes.clear()
+        reports = [client.deliver(ENVELOPE, MESSAGE, target) for _ in range(3)]
+        reports += [pyfix_smtp.deliver(ENVELOPE, MESSAGE, target, cfg) for _ in range(3)]
+    pyfix_smtp.close_connections()
+    assert all(o.action is Action.RELAYED for r in reports for o in r)
+    assert hashes == []
+
+
 def test_lmtp_over_tcp(mode: Mode, sink_factory: SinkFactory) -> None:
     sink = sink_factory.start(["-L"])
     report = mode.deliver(MESSAGE, f"inet:[127.0.0.1]:{sink.port}", config(protocol="lmtp"))
