@@ -130,6 +130,32 @@ def test_receive_data_during_tls_handshake_is_refused() -> None:
         conn.receive_data(b"250 injected\r\n")
 
 
+@pytest.mark.parametrize("skip_reply", [True, False])
+def test_quit_after_the_tls_handshake_instead_of_hello(skip_reply: bool) -> None:
+    # A refused certificate: Postfix sends QUIT over the TLS session it will
+    # not use (smtp_connect.c smtp_quit() after smtp_start_tls() failed).
+    conn = ClientConnection(ClientOptions(skip_quit_response=skip_reply))
+    pump(conn, b"220 mx\r\n")
+    conn.data_to_send()
+    pump(conn, b"250-mx\r\n250 STARTTLS\r\n")
+    conn.start_tls()
+    pump(conn, b"220 go ahead\r\n")
+    assert conn.state is State.TLS_HANDSHAKE
+    assert conn.quit() == b"QUIT\r\n"
+    if skip_reply:
+        assert conn.state is State.CLOSED
+        assert pump(conn, b"") == [Closed()]
+    else:
+        assert conn.state is State.QUIT
+        assert conn.timeout_parameter == "smtp_quit_timeout"
+        [closed] = pump(conn, b"221 2.0.0 Bye\r\n")
+        assert isinstance(closed, Closed)
+        assert closed.reply is not None
+        assert closed.reply.code == 221
+    with pytest.raises(LocalProtocolError):
+        conn.tls_established()
+
+
 def test_starttls_forgets_extensions_and_requires_announcement() -> None:
     conn = ready()
     with pytest.raises(LocalProtocolError, match="STARTTLS"):
@@ -564,7 +590,7 @@ def test_transition_table_alone() -> None:
     assert allowed("abort_data") == {State.DATA}
     assert allowed("tls_established") == {State.TLS_HANDSHAKE}
     assert allowed("send_auth_response") == allowed("cancel_auth") == {State.AUTH}
-    assert allowed("quit") == {State.READY, State.AUTH}
+    assert allowed("quit") == {State.READY, State.AUTH, State.TLS_HANDSHAKE}
     # every state but the two final ones has a way on
     for state in State:
         leaving = [t for (s, t) in _TRANSITIONS if s is state]

@@ -183,6 +183,28 @@ def test_certificate_not_verified_is_4_7_5(result: object) -> None:
     assert outcome.reason == "Server certificate not verified"
 
 
+@pytest.mark.parametrize("skip_quit_response", [True, False])
+def test_certificate_refused_quit_goes_over_tls_from_the_machine(skip_quit_response: bool) -> None:
+    # smtp_connect.c: smtp_helo() failed in smtp_start_tls(), smtp_quit();
+    # smtp_session_free() then ends the TLS session normally (not an abort).
+    world = one_mx()
+    steps: list[tuple[object, ...]] = [
+        ("S", GREETING),
+        ("S", EHLO_TLS),
+        ("S", READY),
+        ("TLS", established("wrong.example.com", verified=True)),
+    ]
+    if not skip_quit_response:
+        steps.append(("S", b"221 2.0.0 Bye\r\n"))  # awaited
+    mx1 = world.server("192.0.2.1", 25, steps)
+    cfg = config(smtp_tls_security_level="verify", smtp_skip_quit_response=skip_quit_response)
+    (outcome,) = deliver(request(cfg=cfg), world).outcomes
+    assert (outcome.action, outcome.status) == (Action.DEFERRED, "4.7.5")
+    assert mx1.text == "EHLO client.example.org\r\nSTARTTLS\r\nQUIT\r\n"
+    assert mx1.closes == [False]
+    assert mx1.done
+
+
 def test_verified_certificate_delivers() -> None:
     world = one_mx()
     world.server("192.0.2.1", 25, tls_happy(verified=True))

@@ -306,11 +306,18 @@ def _start_tls(ctx: Context, session: Session, *, wrapper: bool) -> Steps:
         if policy.level.must_match and not check.matched:
             ctx.rcpts.info(f"certificate check for {session.label}: {check.detail}")
             _certificate_failure(ctx, session, trusted=check.trusted)
-            # Postfix sends QUIT over the TLS session it will not use.
-            session.write(b"QUIT\r\n")
-            yield from session.flush()
-            session.forbidden = True
-            yield from session.close(abort=True)
+            # Postfix sends QUIT over the TLS session it will not use
+            # (smtp_connect.c: smtp_helo() failed, smtp_quit()), then closes
+            # the TLS session normally (smtp_session_free(): tls_client_stop()).
+            if wrapper:
+                # SMTPS: no greeting was read yet; the machine waits for it.
+                session.write(b"QUIT\r\n")
+                yield from session.flush()
+                session.forbidden = True
+                yield from session.close(abort=True)
+            else:
+                yield from session.send_quit()
+                session.forbidden = True  # never used again
             return False
         if not wrapper:
             session.write(session.conn.tls_established())

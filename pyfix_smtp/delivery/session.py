@@ -367,10 +367,11 @@ class Session:
         """Postfix smtp_quit(): QUIT when the session is usable, then close.
 
         QUIT may also abandon an AUTH exchange, as Postfix does after a SASL
-        failure. With ``smtp_skip_quit_response = no`` the reply is awaited.
+        failure, or end a TLS session whose certificate was refused. With
+        ``smtp_skip_quit_response = no`` the reply is awaited.
         """
         conn = self.conn
-        if self.forbidden or conn.state not in (State.READY, State.AUTH):
+        if self.forbidden or conn.state not in (State.READY, State.AUTH, State.TLS_HANDSHAKE):
             yield from self.close(abort=self.forbidden or conn.state is State.ERROR)
             return
         self.write(conn.quit())

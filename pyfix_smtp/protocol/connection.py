@@ -153,6 +153,7 @@ _TRANSITIONS: dict[tuple[State, str], State] = {
     (State.STARTTLS, "starttls-accepted"): State.TLS_HANDSHAKE,
     (State.STARTTLS, "starttls-rejected"): State.READY,
     (State.TLS_HANDSHAKE, "tls_established"): State.HELLO,
+    (State.TLS_HANDSHAKE, "quit"): State.QUIT,
     (State.AUTH, "send_auth_response"): State.AUTH,
     (State.AUTH, "cancel_auth"): State.AUTH,
     (State.AUTH, "quit"): State.QUIT,
@@ -1009,8 +1010,12 @@ class ClientConnection:
     def quit(self) -> bytes:
         """Send QUIT and end the session (smtp_quit()).
 
-        Allowed when the session is idle, or in the middle of an AUTH
-        exchange (instead of an answer to a challenge).
+        Allowed when the session is idle, in the middle of an AUTH exchange
+        (instead of an answer to a challenge), and after the TLS handshake
+        instead of ``tls_established()``: when the server certificate does
+        not satisfy the policy, Postfix sends QUIT over the TLS session it
+        will not use (smtp_connect.c calls smtp_quit() after smtp_helo()
+        failed in smtp_start_tls()). Write the bytes through TLS.
 
         With ``smtp_skip_quit_response`` (the default) the session is closed
         at once; write the returned bytes and close the stream.
@@ -1021,7 +1026,8 @@ class ClientConnection:
 
         def body() -> bytes:
             # In AUTH state this abandons the exchange as Postfix does after a
-            # SASL failure (the server reads QUIT as the response).
+            # SASL failure (the server reads QUIT as the response); after a
+            # TLS handshake it ends a session whose certificate was refused.
             self._goto("quit")
             self._send_quit()
             return self._send_now()
