@@ -830,9 +830,9 @@ class ClientConnection:
 
     def _quit_after_failure(self) -> None:
         # smtp_connect.c: after smtp_helo() fails, smtp_quit() unless the
-        # stream is broken; never after 421 (the server is closing).
-        if self._closing_reply is not None:
-            return  # _after_421() closes the session
+        # session is forbidden or the stream saw an error or EOF; a 421
+        # greeting or hello reply is no exception (Postfix 3.7 and 3.11 send
+        # QUIT, tests/transcripts/postfix/greeting_421.json, ehlo_421.json).
         self._goto("refused")
         self._send_quit()
 
@@ -840,7 +840,7 @@ class ClientConnection:
         self._write(b"QUIT\r\n")
         if self.options.skip_quit_response:
             self._goto("quit-done")
-            self._close(Closed())
+            self._close(Closed(reply=self._closing_reply))  # the 421, if any
         else:
             self._pending.append(_Pending(Stage.QUIT))
 

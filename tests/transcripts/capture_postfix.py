@@ -89,6 +89,8 @@ class Scenario:
     dot_replies: list[str] = field(default_factory=list)  # LMTP: one per recipient
     dot_reply: str = "250 2.0.0 Ok: queued as CAPTURE"
     main_cf: dict[str, str] = field(default_factory=dict)
+    greeting: str | None = None  # instead of the 220 banner
+    ehlo_reply: str | None = None  # instead of the EHLO/LHLO keywords
 
 
 def _domain(name: str) -> str:
@@ -220,6 +222,19 @@ SCENARIOS = [
         ),
     ),
     Scenario(
+        "greeting_421",
+        "greeting 421: the session ends; QUIT unless the stream already saw EOF "
+        "(smtp_connect.c: smtp_helo() failed, smtp_quit())",
+        ["a@greeting-421.example"],
+        greeting="421 4.3.2 capture.example.test Service not available",
+    ),
+    Scenario(
+        "ehlo_421",
+        "EHLO answered 421: no HELO fallback, the session ends with QUIT",
+        ["a@ehlo-421.example"],
+        ehlo_reply="421 4.7.0 capture.example.test Error: too many errors",
+    ),
+    Scenario(
         "lmtp_partial",
         "LMTP: three recipients, one rejected at RCPT, one failing after the data",
         ["a@lmtp-partial.example", "b@lmtp-partial.example", "c@lmtp-partial.example"],
@@ -281,7 +296,10 @@ class CaptureServer:
         def reply(text: str) -> None:
             out.append(text.encode() + b"\r\n")
 
-        reply(GREETING if not sc.lmtp else "220 capture.example.test LMTP")
+        if sc.greeting is not None:
+            reply(sc.greeting)
+        else:
+            reply(GREETING if not sc.lmtp else "220 capture.example.test LMTP")
         mail_ok = False
         accepted = 0
         rcpt_index = 0
@@ -323,7 +341,9 @@ class CaptureServer:
                 continue
             verb = line.split(b" ", 1)[0].upper()
             if verb in (b"EHLO", b"LHLO"):
-                if sc.ehlo is None:
+                if sc.ehlo_reply is not None:
+                    reply(sc.ehlo_reply)
+                elif sc.ehlo is None:
                     reply("502 5.5.2 Error: command not recognized")
                 else:
                     lines = ["capture.example.test", *sc.ehlo]
