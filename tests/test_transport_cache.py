@@ -109,6 +109,27 @@ def test_sweep_closes_expired_entries_only(
     assert cache.labels() == ["b"]
 
 
+def test_expiry_bound_is_never_later_than_the_next_expiry(
+    cache: ConnectionCache[str], clock: Clock
+) -> None:
+    # The asyncio client times its sweeps by the bound (no pass over the
+    # cache per delivery); a sweep makes it exact again.
+    assert cache.expiry_bound is None
+    cache.save(["a"], session(1001.0), "short")
+    cache.save(["b"], session(1005.0), "long")
+    assert cache.expiry_bound == cache.next_expiry == 1001.0
+    assert cache.take(["a"]) is not None  # taken: the bound stays low
+    bound, exact = cache.expiry_bound, cache.next_expiry
+    assert bound is not None
+    assert exact is not None
+    assert bound <= exact == 1005.0
+    clock.now = 1001.5
+    assert cache.sweep() == 0
+    assert cache.expiry_bound == cache.next_expiry == 1005.0
+    assert cache.take(["b"]) is not None
+    assert cache.expiry_bound is None
+
+
 def test_full_cache_closes_the_oldest(
     cache: ConnectionCache[str], closed: list[tuple[str, bool]]
 ) -> None:

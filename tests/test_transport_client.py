@@ -295,6 +295,29 @@ def test_connection_is_reused_and_closed_with_quit(mode: Mode) -> None:
     ) + [b"QUIT"]
 
 
+def test_async_client_closes_expired_connections_without_a_delivery() -> None:
+    # smtp_connection_cache_time_limit: the asyncio client's timer closes an
+    # idle cached connection when it expires (as scache does, without QUIT).
+    connections: list[list[bytes]] = []
+    with responder(counting_smtp(connections)) as server:
+        cfg = config(server.port, smtp_connection_cache_time_limit=1)
+
+        async def main() -> tuple[int, int, list[int]]:
+            async with AsyncClient(own_addresses=OWN) as client:
+                reports = [
+                    await client.deliver(ENVELOPE, MESSAGE, nexthop(server.port), cfg)
+                    for _ in range(2)
+                ]
+                cached = len(client.cache)
+                await asyncio.sleep(1.3)
+                return cached, len(client.cache), [r.outcomes[0].conn_use for r in reports]
+
+        cached, after, uses = asyncio.run(main())
+    assert (cached, after, uses) == (1, 0, [1, 2])
+    assert len(connections) == 1
+    assert connections[0][-1] != b"QUIT"
+
+
 def test_no_cache_means_a_connection_per_message(mode: Mode, smtp_sink: Sink) -> None:
     cfg = config(smtp_sink.port)
     call = (ENVELOPE, MESSAGE, nexthop(smtp_sink.port), cfg)

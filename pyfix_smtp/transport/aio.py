@@ -168,20 +168,30 @@ class Connection(asyncio.Protocol):
         if not self._buffer:
             if self._eof:
                 return self._eof_result()
-            waiter = self.loop.create_future()
-            self._waiter = waiter
-            if timeout > 0:
-                self._deadline = self.loop.time() + timeout
-                if self._timer is None:
-                    self._timer = self.loop.call_at(self._deadline, self._check_deadline)
             try:
-                await waiter
+                await self.wait(timeout)
             except TimeoutError:
                 return _TIMED_OUT
             finally:
                 self._waiter = None
-            if not self._buffer:
-                return self._eof_result()
+        return self.take_or_eof(max_bytes)
+
+    def wait(self, timeout: float) -> asyncio.Future[None]:
+        """A future done when data (or end of file) arrives; its exception is
+        ``TimeoutError`` after *timeout* (0: no limit). Clear :attr:`_waiter`
+        after awaiting it."""
+        waiter = self.loop.create_future()
+        self._waiter = waiter
+        if timeout > 0:
+            self._deadline = self.loop.time() + timeout
+            if self._timer is None:
+                self._timer = self.loop.call_at(self._deadline, self._check_deadline)
+        return waiter
+
+    def take_or_eof(self, max_bytes: int) -> bytes | IoFailure:
+        """:meth:`take`, or the end-of-file result when nothing is buffered."""
+        if not self._buffer:
+            return self._eof_result()
         return self.take(max_bytes)
 
     def _eof_result(self) -> bytes | IoFailure:
@@ -289,26 +299,6 @@ class AsyncDriver:
         self.sts_fetcher = sts_fetcher
         self.clock = clock
         self.connection: Connection | None = None
-        self._handlers: dict[type, Callable[[Any], Awaitable[EffectResult]]] = {
-            Send: self._send,
-            Receive: self._receive,
-            GetTime: self._get_time,
-            Resolve: self._resolve,
-            ResolveMany: self._resolve_many,
-            Connect: self._connect,
-            StartTls: self._start_tls,
-            Close: self._close,
-            FetchStsPolicy: self._fetch_sts,
-            CacheTake: self._cache_take,
-            CacheSave: self._cache_save,
-        }
-        # Effects that never wait, run without a coroutine by run().
-        self._immediate: dict[type, Callable[[Any], EffectResult]] = {
-            GetTime: self._now,
-            CacheTake: self._take,
-            CacheSave: self._save,
-            Close: self._close_now,
-        }
 
     async def run(self, steps: Generator[Effect, EffectResult, T]) -> T:
         """Drive *steps* to the end and return its value (the report).
@@ -316,8 +306,8 @@ class AsyncDriver:
         A connection still current when the generator ends, fails or is
         cancelled is aborted.
         """
-        handlers = self._handlers
-        immediate = self._immediate
+        handlers = _HANDLERS
+        immediate = _IMMEDIATE
         send = steps.send
         result: EffectResult = None
         try:
@@ -327,8 +317,16 @@ class AsyncDriver:
                 # Fast paths: no coroutine when nothing has to wait.
                 if kind is Receive:
                     conn = self.connection
-                    if conn is not None and conn.buffered:
-                        result = conn.take(effect.max_bytes)  # type: ignore[union-attr]
+                    if conn is not None:
+                        if not conn._buffer and not conn._eof:
+                            try:
+                                await conn.wait(effect.timeout)  # type: ignore[union-attr]
+                            except TimeoutError:
+                                result = _TIMED_OUT
+                                continue
+                            finally:
+                                conn._waiter = None
+                        result = conn.take_or_eof(effect.max_bytes)  # type: ignore[union-attr]
                         continue
                 elif kind is Send:
                     conn = self.connection
@@ -341,12 +339,12 @@ class AsyncDriver:
                 else:
                     quick = immediate.get(kind)
                     if quick is not None:
-                        result = quick(effect)
+                        result = quick(self, effect)
                         continue
                 handler = handlers.get(kind)
                 if handler is None:
                     raise TypeError(f"not an effect: {effect!r}")
-                result = await handler(effect)
+                result = await handler(self, effect)
         except StopIteration as stop:
             value: T = stop.value
             return value
@@ -355,10 +353,10 @@ class AsyncDriver:
 
     async def execute(self, effect: Effect) -> EffectResult:
         """Execute one effect and return its result."""
-        handler = self._handlers.get(type(effect))
+        handler = _HANDLERS.get(type(effect))
         if handler is None:
             raise TypeError(f"not an effect: {effect!r}")
-        return await handler(effect)
+        return await handler(self, effect)
 
     def release(self, *, abort: bool = True) -> None:
         """Close the current connection, if any (abort: drop unsent data)."""
@@ -491,3 +489,26 @@ class AsyncDriver:
 
     async def _cache_save(self, effect: CacheSave) -> None:
         self._save(effect)
+
+
+# Effect type -> handler (called with the driver); one table for all drivers.
+_HANDLERS: dict[type, Callable[[AsyncDriver, Any], Awaitable[EffectResult]]] = {
+    Send: AsyncDriver._send,
+    Receive: AsyncDriver._receive,
+    GetTime: AsyncDriver._get_time,
+    Resolve: AsyncDriver._resolve,
+    ResolveMany: AsyncDriver._resolve_many,
+    Connect: AsyncDriver._connect,
+    StartTls: AsyncDriver._start_tls,
+    Close: AsyncDriver._close,
+    FetchStsPolicy: AsyncDriver._fetch_sts,
+    CacheTake: AsyncDriver._cache_take,
+    CacheSave: AsyncDriver._cache_save,
+}
+# Effects that never wait, run without a coroutine by run().
+_IMMEDIATE: dict[type, Callable[[AsyncDriver, Any], EffectResult]] = {
+    GetTime: AsyncDriver._now,
+    CacheTake: AsyncDriver._take,
+    CacheSave: AsyncDriver._save,
+    Close: AsyncDriver._close_now,
+}

@@ -88,6 +88,13 @@ class ConnectionCache(Generic[C]):
             return None
         return min(e.deadline for e in self._entries.values())  # exact, after drops
 
+    @property
+    def expiry_bound(self) -> float | None:
+        """No entry expires before this (cheap: may be earlier than :attr:`next_expiry`)."""
+        if not self._entries:
+            return None
+        return self._earliest
+
     def labels(self) -> list[str]:
         """The labels that hold at least one connection (for logs and tests)."""
         return [label for label, entries in self._labels.items() if entries]

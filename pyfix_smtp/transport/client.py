@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from pyfix_smtp.protocol.envelope import Envelope
     from pyfix_smtp.sasl.cache import AuthFailureCache
     from pyfix_smtp.tls.mtasts import StsCache
-    from pyfix_smtp.transport.aio import Connection
+    from pyfix_smtp.transport.aio import AsyncDriver, Connection
     from pyfix_smtp.transport.sync import StsFetcher
 
 __all__ = [
@@ -52,6 +52,32 @@ __all__ = [
     "deliver",
     "deliver_async",
 ]
+
+
+class _Core:
+    """The delivery layer's entry points, imported on the first delivery (not per call)."""
+
+    __slots__ = ("AsyncDriver", "build_request", "deliver_steps", "prepare_content")
+
+    def __init__(self) -> None:
+        from pyfix_smtp.delivery.core import deliver_steps
+        from pyfix_smtp.delivery.request import build_request
+        from pyfix_smtp.transport.content import prepare_content
+
+        self.deliver_steps = deliver_steps
+        self.build_request = build_request
+        self.prepare_content = prepare_content
+        self.AsyncDriver: type[AsyncDriver] | None = None  # imported by the first asyncio delivery
+
+
+_CORE: _Core | None = None
+
+
+def _core() -> _Core:
+    global _CORE
+    if _CORE is None:
+        _CORE = _Core()
+    return _CORE
 
 
 class _ClientBase:
@@ -119,9 +145,7 @@ class _ClientBase:
         options: dict[str, Any],
     ) -> tuple[DeliveryRequest, Any]:
         """Build the request; the second value is a spool file to close afterwards."""
-        from pyfix_smtp.delivery.request import build_request
-        from pyfix_smtp.transport.content import prepare_content
-
+        build_request, prepare_content = _core().build_request, _core().prepare_content
         cfg = config if config is not None else self.config
         _, plan_options, sasl_cache = self._config_state(cfg)
         if self.sts_cache is None and (self.mta_sts or cfg.smtp_mta_sts_enable):
@@ -273,8 +297,7 @@ class Client(_ClientBase):
         nexthop_is_relayhost: bool = False,
     ) -> DeliveryReport:
         """Deliver one message to its recipients via *nexthop*; see :func:`deliver`."""
-        from pyfix_smtp.delivery.core import deliver_steps
-
+        deliver_steps = _core().deliver_steps
         options = _request_options(
             arrival, queue_id, verify_probe, tls_required_no, nexthop_is_relayhost
         )
@@ -369,14 +392,17 @@ class AsyncClient(_ClientBase):
         nexthop_is_relayhost: bool = False,
     ) -> DeliveryReport:
         """Deliver one message to its recipients via *nexthop*; see :func:`deliver_async`."""
-        from pyfix_smtp.delivery.core import deliver_steps
-        from pyfix_smtp.transport.aio import AsyncDriver
+        core = _core()
+        deliver_steps = core.deliver_steps
+        if core.AsyncDriver is None:
+            from pyfix_smtp.transport.aio import AsyncDriver
 
+            core.AsyncDriver = AsyncDriver
         options = _request_options(
             arrival, queue_id, verify_probe, tls_required_no, nexthop_is_relayhost
         )
         request, spooled = self._request(envelope, content, nexthop, config, options)
-        driver = AsyncDriver(
+        driver = core.AsyncDriver(
             _AsyncLookup(self), self.cache, self.contexts, sts_fetcher=self.sts_fetcher
         )
         try:
@@ -388,8 +414,13 @@ class AsyncClient(_ClientBase):
         return report
 
     def _schedule_sweep(self) -> None:
-        """Close expired cached connections on time, even when no delivery follows."""
-        when = self.cache.next_expiry
+        """Close expired cached connections on time, even when no delivery follows.
+
+        The timer is set for a lower bound of the earliest expiry (found
+        without a pass over the cache); when it fires, the sweep finds the
+        exact time and sets the next one.
+        """
+        when = self.cache.expiry_bound
         if when is None or when >= self._sweep_at:
             return
         if self._sweeper is not None:
