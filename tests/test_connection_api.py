@@ -597,3 +597,39 @@ def test_transition_table_alone() -> None:
         assert bool(leaving) == (state not in (State.CLOSED, State.ERROR)), state
     # nothing leads out of CLOSED or ERROR, nothing leads into ERROR by table
     assert State.ERROR not in _TRANSITIONS.values()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lengths=st.lists(st.integers(1, 64), min_size=1, max_size=120),
+    keep=st.booleans(),
+    rejected=st.sets(st.integers(0, 119)),
+)
+def test_the_one_write_start_equals_the_sender_loop(
+    lengths: list[int], keep: bool, rejected: set[int]
+) -> None:
+    # start_transaction() sends MAIL, every RCPT and DATA at once when they
+    # fit in PIPELINING_BUFSIZE (_pipeline_all); the general sender loop
+    # must produce the same writes, events and outcomes.
+    # up to 120 recipients of up to 64 octets: some starts exceed 4096 octets
+    envelope = Envelope("a@b.example", [f"{'x' * n}@d{i}.example" for i, n in enumerate(lengths)])
+    replies = b"250 ok\r\n" + b"".join(
+        b"550 5.1.1 no\r\n" if i in rejected else b"250 ok\r\n" for i in range(len(lengths))
+    )
+    accepted = len(lengths) > len(rejected & set(range(len(lengths))))
+    replies += b"354 go\r\n" if accepted else b"554 no valid recipients\r\n"
+
+    def run(one_write: bool) -> tuple[list[bytes], list[Event]]:
+        conn = ready()
+        if not one_write:
+            conn._pipeline_all = lambda t, ext: False  # type: ignore[method-assign]
+        writes = [conn.start_transaction(envelope, keep_session=keep)]
+        events = pump(conn, replies)
+        writes.append(conn.data_to_send())
+        if events and isinstance(events[-1], DataReady):
+            writes.append(conn.send_data(CONTENT, final=True))
+            events += pump(conn, b"250 2.0.0 queued\r\n")
+            writes.append(conn.data_to_send())
+        return writes, events
+
+    assert run(True) == run(False)

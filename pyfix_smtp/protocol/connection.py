@@ -1129,10 +1129,56 @@ class ClientConnection:
                 # CVE-2009-3555: a reply before our MAIL command.
                 txn.early_reply = True
             self._txn = txn
-            self._run_sender()
+            if not self._pipeline_all(txn, ext):
+                self._run_sender()
             return self._send_now()
 
         return self._protect(body)  # checked above; nothing changed since
+
+    def _pipeline_all(self, t: _Transaction, ext: Extensions) -> bool:
+        """The usual start, at once: MAIL, every RCPT and DATA in one write.
+
+        What :meth:`_run_sender` does when the server pipelines, nothing
+        precedes MAIL (no XFORWARD), DATA follows the last RCPT (no BDAT, no
+        address probe) and the commands fit in PIPELINING_BUFSIZE (so no
+        command waits, smtp_loop() CHECK_PIPELINING_BUFSIZE): the sender ends
+        waiting at "." for every reply. False (nothing done) otherwise.
+        """
+        if (
+            not ext.pipelining
+            or t.send_state is not _S.MAIL
+            or t.bdat
+            or t.verify is not None
+            or self._pending
+            or self._out_len
+            or self._closing_reply is not None
+        ):
+            return False
+        size = len(t.mail) + 6 + sum(len(r) for r in t.rcpts)  # 6: DATA CRLF
+        if size > PIPELINING_BUFSIZE or (
+            self._now is not None
+            and self._last_io is not None
+            and self._now - self._last_io > PIPELINING_IDLE_FLUSH
+        ):
+            return False
+        out = self._out
+        pending = self._pending
+        out.append(t.mail)
+        pending.append(_PENDING[Stage.MAIL])
+        for i, rcpt in enumerate(t.rcpts):
+            out.append(rcpt)
+            pending.append(_Pending(Stage.RCPT, i))
+        out.append(b"DATA\r\n")
+        pending.append(_PENDING[Stage.DATA])
+        self._out_len += size
+        # Where _run_sender() stops: "." built, waiting for the replies.
+        t.send_state = _S.DOT
+        t.send_rcpt = 0
+        t.cmd = b".\r\n"
+        t.next_state = _S.LAST if t.keep else _S.QUIT
+        t.next_rcpt = 0
+        t.waiting = True
+        return True
 
     def _build(self, t: _Transaction) -> tuple[bytes | None, _S, int]:
         """Build the command for the sender's state (smtp_loop() first switch)."""
