@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from pyfix_smtp.delivery import Action
@@ -338,3 +340,14 @@ def test_endpoint_reuse_pipelines_the_probe_too() -> None:
     second = srv.text.split("\r\n.\r\n", 1)[1]
     assert second.startswith("RSET\r\nMAIL FROM:")
     assert any(e.data.startswith(b"RSET\r\nMAIL FROM:") for e in world.of(Send))  # type: ignore[attr-defined]
+
+
+def test_key_context_hash_is_computed_once_and_follows_the_fields() -> None:
+    # Labels are looked up per message with the KeyContext in the key.
+    a, b = keys(), keys()
+    assert a == b
+    assert hash(a) == hash(b)
+    changed = replace(a, requiretls_level=2)
+    assert changed != a
+    assert hash(changed) == hash(replace(changed))
+    assert dest_label(changed, tls_level=1) != dest_label(a, tls_level=1)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["KeyContext", "dest_label", "endpoint_label"]
 
@@ -68,6 +68,28 @@ class KeyContext:
     sasl_passwords: bool = False
     requires_smtputf8: bool = False
     requiretls_level: int = 0
+    # The hash of the fields, computed once: labels are looked up per message.
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "_hash",
+            hash(
+                (
+                    self.service,
+                    self.sender,
+                    self.request_nexthop,
+                    self.sender_dependent_sasl,
+                    self.sasl_passwords,
+                    self.requires_smtputf8,
+                    self.requiretls_level,
+                )
+            ),
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def _tail(self, tls_level: int) -> str:
         # TLS level, REQUIRETLS level, SMTPUTF8: the last three fields of both masks

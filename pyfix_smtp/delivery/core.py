@@ -121,22 +121,13 @@ class _Delivery:
             soft_bounce=opts.soft_bounce,
             resolution=opts.delay_logging_resolution_limit,
         )
-        sasl = opts.sasl
-        passwords = sasl.password_maps is not None
         sender = envelope.sender.unquoted
         ctx = Context(
             request=request,
             options=opts,
             rcpts=rcpts,
             sender=sender,
-            keys=KeyContext(
-                service=opts.service_key,
-                sender=sender,
-                request_nexthop=request.nexthop,
-                sender_dependent_sasl=passwords and sasl.sender_dependent_authentication,
-                sasl_passwords=passwords,
-                requires_smtputf8=envelope.requires_smtputf8,
-            ),
+            keys=self._keys(sender, envelope.requires_smtputf8),
         )
         self.ctx = ctx
         destinations = request.destinations
@@ -153,6 +144,30 @@ class _Delivery:
             now = yield _GET_TIME
             rcpts.flush(_clock(now))
         return DeliveryReport(rcpts.outcomes(), request.queue_id, tuple(rcpts.events))
+
+    def _keys(self, sender: str, smtputf8: bool) -> KeyContext:
+        """The request-wide label parts; one instance per distinct value, so
+        that label lookups compare them by identity."""
+        opts = self.options
+        memo = opts.key_contexts
+        key = (sender, self.request.nexthop, smtputf8)
+        keys = memo.get(key)
+        if keys is None:
+            sasl = opts.sasl
+            passwords = sasl.password_maps is not None
+            keys = KeyContext(
+                service=opts.service_key,
+                sender=sender,
+                request_nexthop=self.request.nexthop,
+                sender_dependent_sasl=passwords and sasl.sender_dependent_authentication,
+                sasl_passwords=passwords,
+                requires_smtputf8=smtputf8,
+            )
+            if len(memo) >= 1024:
+                memo.clear()
+            memo[key] = keys
+        assert isinstance(keys, KeyContext)
+        return keys
 
     def _leftover(
         self,
@@ -311,10 +326,12 @@ class _Delivery:
     ) -> Generator[Effect, EffectResult, Site]:
         """Plan one site; DNS batches become Resolve/ResolveMany effects."""
         memo = self.options.memo
-        key = ("site", destination, id(plan_options), last)
+        # By identity (parsed nexthops are remembered too): hashing a
+        # Destination per message costs more than the lookup saves.
+        key = ("site", id(destination), id(plan_options), last)
         found = memo.get(key)
-        if found is not None and found[0] is plan_options:
-            site: Site = found[1]
+        if found is not None and found[0] is plan_options and found[1] is destination:
+            site: Site = found[2]
             self.stable_sites.add(id(site))
             return site
         steps = plan_site_batched(destination, plan_options, self.request.rng, last=last)
@@ -341,7 +358,7 @@ class _Delivery:
             # A literal address: nothing random, nothing looked up.
             if len(memo) > 4096:
                 memo.clear()
-            memo[key] = (plan_options, site)
+            memo[key] = (plan_options, destination, site)
         return site
 
     def _cache_policy(self, domain: str) -> None:

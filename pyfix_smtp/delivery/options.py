@@ -97,6 +97,11 @@ class DeliveryOptions:
     #: nexthops, planner options, address plans of literal nexthops, TLS
     #: policies that needed no DNS); bounded by their users.
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
+    #: Connection-cache label parts (KeyContext) by sender, nexthop and
+    #: SMTPUTF8 need: one instance per value. Bounded by the core.
+    key_contexts: dict[Any, Any] = field(
+        default_factory=dict, compare=False, repr=False, hash=False
+    )
 
     def timeout(self, parameter: str | None) -> float:
         """The value of a timeout parameter (``smtp_helo_timeout`` when None)."""
