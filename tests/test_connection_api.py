@@ -24,6 +24,7 @@ from pyfix_smtp.protocol.events import (
     DataReady,
     Event,
     Extensions,
+    Greeting,
     LmtpRecipientResult,
     MessageResult,
     NeedData,
@@ -633,3 +634,28 @@ def test_the_one_write_start_equals_the_sender_loop(
         return writes, events
 
     assert run(True) == run(False)
+
+
+@pytest.mark.parametrize(
+    ("always", "never", "banner", "hello"),
+    [
+        (True, False, b"220 mx ESMTP\r\n", b"EHLO"),
+        (True, False, b"220 mx\r\n", b"EHLO"),  # smtp_always_send_ehlo
+        (False, False, b"220 mx ESMTP\r\n", b"EHLO"),  # the banner says ESMTP
+        (False, False, b"220 mx\r\n", b"HELO"),
+        (True, True, b"220 mx ESMTP\r\n", b"HELO"),  # smtp_never_send_ehlo wins
+        (False, True, b"220 mx ESMTP\r\n", b"HELO"),
+        (True, False, b"220 ** *\r\n", b"HELO"),  # PIX banner: disable_esmtp
+    ],
+)
+def test_ehlo_or_helo_after_the_greeting(
+    always: bool, never: bool, banner: bytes, hello: bytes
+) -> None:
+    # Postfix smtp_helo(): ESMTP from the banner, always/never_send_ehlo, PIX.
+    conn = ClientConnection(
+        ClientOptions(helo_name="c.example", always_send_ehlo=always, never_send_ehlo=never)
+    )
+    [greeting] = pump(conn, banner)
+    assert isinstance(greeting, Greeting)
+    assert greeting.esmtp is (hello == b"EHLO")
+    assert conn.data_to_send() == hello + b" c.example\r\n"

@@ -234,3 +234,12 @@ def test_a_multiline_reply_parsed_again_is_the_same_reply() -> None:
     assert cut is not None
     assert cut.wire_lines != first.wire_lines
     assert short.warnings
+
+
+@pytest.mark.parametrize(
+    ("banner", "pix"),
+    [(b"220 ****\r\n", True), (b"220 2002 **\r\n", True), (b"220\r\n", True),
+     (b"220 mx ESMTP\r\n", False), (b"220-**\r\n220 ok\r\n", False)],
+)  # fmt: skip
+def test_pix_banner_is_only_2_0_space_star(banner: bytes, pix: bool) -> None:
+    assert is_pix_greeting(reply(banner)) is pix

@@ -69,7 +69,7 @@ from pyfix_smtp.dns.options import Family, PlanOptions
 from pyfix_smtp.dns.plan import final_failure, plan_site_batched
 from pyfix_smtp.dns.records import Answer
 from pyfix_smtp.dns.results import Candidate, Origin, Site, Source
-from pyfix_smtp.protocol.connection import ClientConnection, State
+from pyfix_smtp.protocol.connection import ClientConnection, ClientOptions, State
 from pyfix_smtp.protocol.events import RsetResult
 from pyfix_smtp.protocol.extensions import EhloDiscard
 from pyfix_smtp.status import Failure
@@ -768,14 +768,8 @@ class _Delivery:
         if ctx.conn_store:
             now = _clock((yield _GET_TIME))
             expire = now + opts.smtp_connection_reuse_time_limit  # smtp_session_alloc()
-        client = replace(
-            opts.client,
-            peer_name=endpoint.name_address,
-            discard_ehlo_keywords=self._ehlo_discard(endpoint.address),
-            pix_workarounds=self._pix(endpoint.address),
-        )
         return Session(
-            ClientConnection(client, progress_events=False),
+            ClientConnection(self._client_options(endpoint), progress_events=False),
             endpoint,
             opts,
             hostname=candidate.hostname,
@@ -785,6 +779,33 @@ class _Delivery:
             loop_detect=site.loop_detection,
             expire=expire,
         )
+
+    def _client_options(self, endpoint: Endpoint) -> ClientOptions:
+        """The protocol machine's options for one server.
+
+        Remembered per server unless an address map is configured (a table
+        may be a Python mapping that changes between deliveries).
+        """
+        opts = self.options
+        fixed = not (
+            len(opts.smtp_discard_ehlo_keyword_address_maps) or len(opts.smtp_pix_workaround_maps)
+        )
+        memo = opts.memo
+        key = ("client", endpoint.name_address)
+        found = memo.get(key) if fixed else None
+        if found is None:
+            found = replace(
+                opts.client,
+                peer_name=endpoint.name_address,
+                discard_ehlo_keywords=self._ehlo_discard(endpoint.address),
+                pix_workarounds=self._pix(endpoint.address),
+            )
+            if fixed:
+                if len(memo) > 4096:
+                    memo.clear()
+                memo[key] = found
+        assert isinstance(found, ClientOptions)
+        return found
 
     def _ehlo_discard(self, address: str) -> EhloDiscard:
         """``smtp_discard_ehlo_keyword_address_maps`` for the server address, else the default."""

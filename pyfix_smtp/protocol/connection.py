@@ -783,14 +783,15 @@ class ClientConnection:
         if opts.lmtp:
             esmtp = True
         else:
-            esmtp = greeting_announces_esmtp(reply, myhostname=opts.myhostname)
             if pix and opts.pix_workarounds:
                 self._pix_delay_dotcrlf = "delay_dotcrlf" in opts.pix_workarounds
             pix_no_esmtp = pix and "disable_esmtp" in opts.pix_workarounds
-            if opts.always_send_ehlo and not pix_no_esmtp:
-                esmtp = True
             if opts.never_send_ehlo or pix_no_esmtp:
                 esmtp = False
+            elif opts.always_send_ehlo:
+                esmtp = True
+            else:  # the banner decides
+                esmtp = greeting_announces_esmtp(reply, myhostname=opts.myhostname)
         self._esmtp = esmtp
         self._emit(Greeting(reply, esmtp=esmtp, pix=pix))
         self._goto("greeting-accepted")

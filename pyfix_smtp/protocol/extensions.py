@@ -60,6 +60,7 @@ XFORWARD_ATTRIBUTES = frozenset({"NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT
 _SILENT = "SILENT-DISCARD"
 _LIST_SPLIT = re.compile(r"[\s,]+")
 _LIMIT_NAMES = frozenset({"RCPTMAX", "MAILMAX", "RCPTDOMAINMAX"})
+_PIX_BANNER = re.compile(r"[20 *\t\n]*\Z")  # smtp_helo(): strspn(resp, "20 *\t\n") == len
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,4 +353,4 @@ def is_pix_greeting(reply: Reply) -> bool:
     That is the Cisco PIX "SMTP fixup" signature for which Postfix applies
     ``smtp_pix_workarounds`` (smtp_proto.c smtp_helo()).
     """
-    return all(ch in "20 *\t\n" for ch in _joined(reply))
+    return _PIX_BANNER.match(_joined(reply)) is not None
