@@ -89,15 +89,12 @@ def handshake(ctx: Context, session: Session) -> Steps:
     conn = session.conn
     while True:
         event = yield from session.events()
-        log_warnings(ctx, session)
+        if session.warnings:
+            log_warnings(ctx, session)
         if isinstance(event, Greeting):
             if event.accepted:
-                words = event.reply.text.split()
-                if (
-                    session.loop_detect
-                    and words
-                    and words[0].lower() == ctx.options.myhostname.lower()
-                ):
+                words = event.reply.text.split() if session.loop_detect else ()
+                if words and words[0].lower() == ctx.options.myhostname.lower():
                     # smtp_helo(): only a warning in Postfix 3.11; EHLO decides
                     ctx.rcpts.warning(
                         f"host {session.label} greeted me with my own hostname"

@@ -140,6 +140,11 @@ def connect_failure(exc: BaseException) -> IoFailure:
     return IoFailure(_ERROR, f"{type(exc).__name__}: {exc}")
 
 
+# Linux: create sockets non-blocking (elsewhere setblocking(False) does it).
+_SOCK_NONBLOCK: int = getattr(socket, "SOCK_NONBLOCK", 0)
+_CONNECTING = frozenset({errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK})
+
+
 def _bind_address(text: str) -> str | None:
     """The numeric address of ``smtp_bind_address`` (``[...]`` allowed), or None if malformed."""
     if text.startswith("[") and text.endswith("]"):
@@ -152,7 +157,11 @@ def _bind_address(text: str) -> str | None:
 
 
 def open_socket(
-    endpoint: Endpoint, bind_address: str | None, bind_enforce: bool
+    endpoint: Endpoint,
+    bind_address: str | None,
+    bind_enforce: bool,
+    *,
+    nonblocking: bool = False,
 ) -> tuple[socket.socket, str | tuple[str, int]] | IoFailure:
     """A new stream socket for *endpoint* and the address to connect it to.
 
@@ -161,6 +170,7 @@ def open_socket(
     *bind_enforce* (``smtp_bind_address_enforce``) makes it an ``IoFailure``
     of kind ``BIND``. A bind address that is not a numeric IP address is
     always a ``BIND`` failure (Postfix stops with a fatal error).
+    With *nonblocking* a TCP socket is created non-blocking (no ioctl()).
     """
     if endpoint.unix:
         try:
@@ -169,8 +179,9 @@ def open_socket(
             return IoFailure(_ERROR, _strerror(exc, "cannot create socket"))
         return sock, endpoint.address
     family = socket.AF_INET6 if ":" in endpoint.address else socket.AF_INET
+    kind = socket.SOCK_STREAM | _SOCK_NONBLOCK if nonblocking else socket.SOCK_STREAM
     try:
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(family, kind)
     except OSError as exc:
         return IoFailure(_ERROR, _strerror(exc, "cannot create socket"))
     if bind_address:
@@ -427,14 +438,19 @@ class SyncDriver:
 
     def _connect(self, effect: Connect) -> Connected | IoFailure:
         self.release()
-        opened = open_socket(effect.endpoint, effect.bind_address, effect.bind_enforce)
+        unix = effect.endpoint.unix
+        opened = open_socket(
+            effect.endpoint, effect.bind_address, effect.bind_enforce, nonblocking=not unix
+        )
         if isinstance(opened, IoFailure):
             return opened
         sock, address = opened
-        timeout = _timeout(effect.timeout)
-        sock.settimeout(timeout)
         try:
-            sock.connect(address)
+            if unix:
+                sock.settimeout(_timeout(effect.timeout))
+                sock.connect(address)
+            else:
+                self._connect_tcp(sock, address, effect.timeout)
         except (OSError, ValueError) as exc:
             sock.close()
             if isinstance(exc, ValueError):  # e.g. an embedded NUL in a path
@@ -447,10 +463,28 @@ class SyncDriver:
             local = str(sock.getsockname()[0])
         # Until StartTls, I/O is non-blocking with our own poll() for the
         # timeouts: no poll() before each write, no ioctl() per new timeout.
-        sock.settimeout(0.0)
+        if sock.gettimeout() != 0.0:
+            sock.settimeout(0.0)
         self.sock = sock
         self._sock_timeout = 0.0
         return Connected(local)
+
+    def _connect_tcp(self, sock: socket.socket, address: object, timeout: float) -> None:
+        """connect() a non-blocking TCP socket, waiting up to *timeout* (0: no limit).
+
+        Raises OSError as a blocking connect() would (TimeoutError when the
+        time is up).
+        """
+        if sock.gettimeout() != 0.0:
+            sock.setblocking(False)
+        err = sock.connect_ex(address)  # type: ignore[arg-type]
+        if err in _CONNECTING:
+            deadline = time.monotonic() + timeout if timeout > 0 else None
+            if not self._wait(sock, select.POLLOUT, deadline):
+                raise TimeoutError(errno.ETIMEDOUT, "Connection timed out")
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise OSError(err, os.strerror(err))
 
     def _send(self, effect: Send) -> IoFailure | None:
         sock = self.sock
