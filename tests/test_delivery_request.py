@@ -14,6 +14,7 @@ from pyfix_smtp.delivery import ContentSource, build_request
 from pyfix_smtp.delivery.options import delivery_options
 from pyfix_smtp.errors import ConfigError, DestinationError
 from pyfix_smtp.protocol.envelope import BodyType, Envelope
+from pyfix_smtp.protocol.events import Stage
 
 ENV = Envelope("a@example.org", ["b@example.net"])
 OWN = ["192.0.2.10"]
@@ -121,3 +122,16 @@ def test_options_are_derived_once_per_config() -> None:
     assert delivery_options(cfg) is delivery_options(Config(myhostname="once.example"))
     with pytest.raises(ConfigError, match="smtp_address_verify_target"):
         delivery_options(Config(smtp_address_verify_target="mail"))
+
+
+@pytest.mark.parametrize("protocol", ["smtp", "lmtp"])
+def test_stage_timeouts_are_the_stage_parameters(protocol: str) -> None:
+    # The session reads each wait's limit from this table (no lookups per read).
+    opts = delivery_options(
+        Config(protocol=protocol, smtp_rcpt_timeout=7, smtp_data_done_timeout=9)  # type: ignore[arg-type]
+    )
+    assert opts.stage_timeouts[None] == opts.timeout(None)
+    for stage in Stage:
+        assert opts.stage_timeouts[stage] == opts.timeout(stage.timeout_parameter), stage
+    assert opts.stage_timeouts[Stage.RCPT] == 7.0
+    assert opts.stage_timeouts[Stage.DOT] == 9.0

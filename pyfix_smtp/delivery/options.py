@@ -20,6 +20,7 @@ from pyfix_smtp.errors import ConfigError, TlsPolicyError
 from pyfix_smtp.maps import TableList
 from pyfix_smtp.protocol.connection import ClientOptions
 from pyfix_smtp.protocol.content import EncoderOptions
+from pyfix_smtp.protocol.events import Stage
 from pyfix_smtp.sasl.options import SaslOptions
 from pyfix_smtp.tls.levels import TlsLevel
 from pyfix_smtp.tls.options import TlsOptions
@@ -97,6 +98,11 @@ class DeliveryOptions:
     #: nexthops, planner options, address plans of literal nexthops, TLS
     #: policies that needed no DNS); bounded by their users.
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
+    #: The time limit of each protocol stage (None: idle, the hello timeout),
+    #: what :meth:`timeout` gives for the stage's parameter.
+    stage_timeouts: Mapping[Stage | None, float] = field(
+        default_factory=dict, compare=False, repr=False, hash=False
+    )
     #: Connection-cache label parts (KeyContext) by sender, nexthop and
     #: SMTPUTF8 need: one instance per value. Bounded by the core.
     key_contexts: dict[Any, Any] = field(
@@ -206,4 +212,8 @@ def _build(config: Config) -> DeliveryOptions:
         delay_logging_resolution_limit=cfg.delay_logging_resolution_limit,
         service_key=f"{cfg.service_name or cfg.protocol}#{hash(cfg) & 0xFFFFFFFF:08x}",
         sasl_enabled=cfg.smtp_sasl_auth_enable,
+        stage_timeouts={
+            None: timeouts["smtp_helo_timeout"],
+            **{stage: timeouts[stage.timeout_parameter] for stage in Stage},
+        },
     )

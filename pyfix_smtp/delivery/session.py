@@ -255,7 +255,7 @@ class Session:
                     conn.timed_out()
                     continue
             else:
-                timeout = self.options.timeout(conn.timeout_parameter)
+                timeout = self.options.stage_timeouts[conn.stage]
             result = yield Receive(timeout)
             if type(result) is bytes:
                 if self.probe_pending:
@@ -325,7 +325,7 @@ class Session:
                 self.conn.timed_out()
                 return False
         else:
-            timeout = self.options.timeout(self.conn.timeout_parameter)
+            timeout = self.options.stage_timeouts[self.conn.stage]
         result = yield Send(data, timeout)
         if result is None:
             return True
@@ -346,7 +346,7 @@ class Session:
     def limit(self) -> Generator[Effect, EffectResult, float | None]:
         """The limit for the next read or write; None when a deadline already passed."""
         opts = self.options
-        limit = opts.timeout(self.conn.timeout_parameter)
+        limit = opts.stage_timeouts[self.conn.stage]
         if not opts.per_request_deadline or limit <= 0:
             return limit
         now = yield GetTime()

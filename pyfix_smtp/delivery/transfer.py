@@ -235,7 +235,11 @@ def _send_content(ctx: Context, session: Session, ready: DataReady) -> Steps:
 
 def _write(session: Session, data: bytes) -> Generator[Effect, EffectResult, bool]:
     """Write content; after a broken write, look for a premature reply (smtp_loop())."""
-    timeout = yield from session.limit()
+    opts = session.options
+    if opts.per_request_deadline:
+        timeout = yield from session.limit()
+    else:
+        timeout = opts.stage_timeouts[session.conn.stage]
     if timeout is None:
         session.conn.timed_out()
         return False
