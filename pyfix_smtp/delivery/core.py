@@ -306,7 +306,10 @@ class _Delivery:
             )
             if ctx.keys.requiretls_level != _level_key(ctx):
                 ctx.keys = replace(ctx.keys, requiretls_level=_level_key(ctx))
-            site = yield from self._plan(destination, plan_options, last=i == count - 1)
+            last = i == count - 1
+            site = self._known_site(destination, plan_options, last) or (
+                yield from self._plan(destination, plan_options, last=last)
+            )
             fallback = destination.is_fallback
             for warning in site.warnings:
                 rcpts.warning(warning)
@@ -315,25 +318,38 @@ class _Delivery:
             else:
                 if i == 0:
                     self._cache_policy(domain)
-                sts = yield from self._sts(destination, domain)
+                sts = (
+                    (yield from self._sts(destination, domain))
+                    if self._sts_applies(destination)
+                    else None
+                )
                 yield from self._site(site, nexthop, domain, sts)
             if site.final:
                 break
         return fallback
 
-    def _plan(
-        self, destination: Destination, plan_options: PlanOptions, *, last: bool
-    ) -> Generator[Effect, EffectResult, Site]:
-        """Plan one site; DNS batches become Resolve/ResolveMany effects."""
-        memo = self.options.memo
+    def _known_site(
+        self, destination: Destination, plan_options: PlanOptions, last: bool
+    ) -> Site | None:
+        """A literal nexthop's site planned by an earlier delivery, else None."""
         # By identity (parsed nexthops are remembered too): hashing a
         # Destination per message costs more than the lookup saves.
-        key = ("site", id(destination), id(plan_options), last)
-        found = memo.get(key)
+        found = self.options.memo.get(("site", id(destination), id(plan_options), last))
         if found is not None and found[0] is plan_options and found[1] is destination:
             site: Site = found[2]
             self.stable_sites.add(id(site))
             return site
+        return None
+
+    def _plan(
+        self, destination: Destination, plan_options: PlanOptions, *, last: bool
+    ) -> Generator[Effect, EffectResult, Site]:
+        """Plan one site; DNS batches become Resolve/ResolveMany effects."""
+        known = self._known_site(destination, plan_options, last)
+        if known is not None:
+            return known
+        memo = self.options.memo
+        key = ("site", id(destination), id(plan_options), last)
         steps = plan_site_batched(destination, plan_options, self.request.rng, last=last)
         asked = False
         try:
@@ -381,19 +397,23 @@ class _Delivery:
         ctx.conn_load = ctx.conn_store = enabled
         ctx.nexthop_label = enabled
 
-    def _sts(
-        self, destination: Destination, domain: str
-    ) -> Generator[Effect, EffectResult, StsPolicy | None]:
-        """Native MTA-STS for an MX-looked-up SMTP destination (beyond Postfix)."""
+    def _sts_applies(self, destination: Destination) -> bool:
+        """Native MTA-STS is looked up for this destination."""
         request = self.request
-        cache = request.sts_cache
-        if (
-            cache is None
+        return not (
+            request.sts_cache is None
             or not (request.mta_sts or self.options.tls.smtp_mta_sts_enable)
             or self.options.protocol != "smtp"
             or not destination.mx_lookup
             or request.tls_required_no
-        ):
+        )
+
+    def _sts(
+        self, destination: Destination, domain: str
+    ) -> Generator[Effect, EffectResult, StsPolicy | None]:
+        """Native MTA-STS for an MX-looked-up SMTP destination (beyond Postfix)."""
+        cache = self.request.sts_cache
+        if cache is None or not self._sts_applies(destination):
             return None
         now = yield _GET_TIME
         policy, notes = yield from sts_policy(
@@ -402,6 +422,41 @@ class _Delivery:
         if notes:
             self._ctx.rcpts.info(f"MTA-STS {domain}: {notes[-1]}")
         return policy
+
+    def _known_policy(
+        self,
+        site: Site,
+        candidate: Candidate,
+        nexthop: str,
+        domain: str,
+        sts: StsPolicy | None,
+    ) -> TlsPolicy | None:
+        """The candidate's policy when it is known without a lookup, else None."""
+        key = (candidate.hostname, candidate.address, candidate.port, nexthop)
+        policy = self.policies.get(key)
+        if policy is not None:
+            return policy
+        # A site remembered across deliveries (a literal nexthop) keeps its
+        # candidates: their policies, when no DNS was asked, are remembered
+        # with them, which saves building and hashing a TlsTarget per message.
+        if id(site) not in self.stable_sites:
+            return None
+        front = (
+            "policy",
+            id(candidate),
+            nexthop,
+            domain,
+            self.request.tls_required_no,
+            self._ctx.requiretls,
+            id(sts),
+        )
+        found = self.options.memo.get(front)
+        if found is not None and found[0] is candidate and found[1] is sts:
+            policy = found[2]
+            assert isinstance(policy, TlsPolicy)
+            self.policies[key] = policy
+            return policy
+        return None
 
     def _policy(
         self,
@@ -412,25 +467,15 @@ class _Delivery:
         sts: StsPolicy | None,
     ) -> Generator[Effect, EffectResult, TlsPolicy]:
         """Postfix smtp_get_effective_tls_level() for one candidate (cached per delivery)."""
-        key = (candidate.hostname, candidate.address, candidate.port, nexthop)
-        policy = self.policies.get(key)
-        if policy is not None:
-            return policy
-        # A site remembered across deliveries (a literal nexthop) keeps its
-        # candidates: their policies, when no DNS was asked, are remembered
-        # with them, which saves building and hashing a TlsTarget per message.
+        known = self._known_policy(site, candidate, nexthop, domain, sts)
+        if known is not None:
+            return known
         stable = id(site) in self.stable_sites
         memo = self.options.memo
         tls_required_no = self.request.tls_required_no
         requiretls = self._ctx.requiretls
+        key = (candidate.hostname, candidate.address, candidate.port, nexthop)
         front = ("policy", id(candidate), nexthop, domain, tls_required_no, requiretls, id(sts))
-        if stable:
-            found = memo.get(front)
-            if found is not None and found[0] is candidate and found[1] is sts:
-                policy = found[2]
-                assert isinstance(policy, TlsPolicy)
-                self.policies[key] = policy
-                return policy
         target = target_for(site, candidate, nexthop=nexthop, domain=domain)
         computed = yield from server_policy(
             self.options,
@@ -468,7 +513,9 @@ class _Delivery:
             addr_count += 1
             if addr_count == address_limit:
                 has_next = False
-            policy = yield from self._policy(site, candidate, nexthop, domain, sts)
+            policy = self._known_policy(site, candidate, nexthop, domain, sts) or (
+                yield from self._policy(site, candidate, nexthop, domain, sts)
+            )
             if policy.failure is not None:
                 rcpts.why = policy.failure
                 rcpts.warning(
@@ -551,7 +598,9 @@ class _Delivery:
             candidate = addresses[i]
             if candidate.preference != best_pref:
                 break
-            policy = yield from self._policy(site, candidate, nexthop, domain, sts)
+            policy = self._known_policy(site, candidate, nexthop, domain, sts) or (
+                yield from self._policy(site, candidate, nexthop, domain, sts)
+            )
             if policy.failure is not None:
                 rcpts.warning(
                     f"TLS policy lookup error for {nexthop}/{candidate.hostname}:"

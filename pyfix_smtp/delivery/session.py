@@ -45,6 +45,10 @@ __all__ = ["CONTENT_WRITE_SIZE", "CachedState", "ProbeFailed", "Session"]
 CONTENT_WRITE_SIZE = 256 * 1024
 
 
+# Effects are immutable: one Receive per time limit serves every read.
+_RECEIVE: dict[float, Receive] = {}
+
+
 class ProbeFailed(Exception):
     """A pipelined RSET probe failed: the cached session must not be used."""
 
@@ -256,7 +260,12 @@ class Session:
                     continue
             else:
                 timeout = self.options.stage_timeouts[conn.stage]
-            result = yield Receive(timeout)
+            receive = _RECEIVE.get(timeout)
+            if receive is None:
+                if len(_RECEIVE) >= 64:  # deadlines make many distinct limits
+                    _RECEIVE.clear()
+                receive = _RECEIVE[timeout] = Receive(timeout)
+            result = yield receive
             if type(result) is bytes:
                 if self.probe_pending:
                     result = self._probe_reply(result)
