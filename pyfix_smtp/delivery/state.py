@@ -60,6 +60,7 @@ class Recipients:
     """
 
     __slots__ = (
+        "_decided",
         "_marks",
         "_outcomes",
         "_pending",
@@ -90,6 +91,7 @@ class Recipients:
         self.left: list[int] = list(range(count))
         self._marks: dict[int, int] = {}
         self._outcomes: list[RecipientOutcome | None] = [None] * count
+        self._decided = 0  # outcomes set
         self._pending: list[_Pending] = []
         self.final_server = False
         self.events: list[str] = []
@@ -266,22 +268,25 @@ class Recipients:
             return
         resolution = self.resolution
         log = LOGGER.isEnabledFor(logging.INFO)
+        recipients = self.envelope.recipients
         for p in self._pending:
-            recipient = self.envelope.recipients[p.index]
+            recipient = recipients[p.index]
             orcpt = recipient.orcpt.address if recipient.orcpt is not None else None
             setup = p.setup_done if p.setup_done is not None else now
-            outcome = RecipientOutcome(
-                recipient=recipient.address.unquoted,
-                action=p.action,
-                status=p.status,
-                reason=p.reason,
-                relay=p.relay,
-                reply=p.reply,
-                original_recipient=orcpt,
-                times=MessageTimes(self.arrival, self.handoff, setup, max(now, setup)),
-                conn_use=p.conn_use,
-                soft_bounce=p.soft_bounce,
+            outcome = RecipientOutcome(  # positional: the fields in order
+                recipient.address.unquoted,
+                p.action,
+                p.status,
+                p.reason,
+                p.relay,
+                p.reply,
+                orcpt,
+                MessageTimes(self.arrival, self.handoff, setup, now if now > setup else setup),
+                p.conn_use,
+                p.soft_bounce,
             )
+            if self._outcomes[p.index] is None:
+                self._decided += 1
             self._outcomes[p.index] = outcome
             if log:
                 LOGGER.info("%s", outcome.log_line(self.queue_id, resolution))
@@ -301,7 +306,8 @@ class Recipients:
             AssertionError: a recipient has no outcome (a bug: Postfix
                 panics with "left-over recipients" in that case).
         """
-        missing = [i for i, o in enumerate(self._outcomes) if o is None]
-        if missing or self._pending:
+        outcomes = self._outcomes
+        if self._decided != len(outcomes) or self._pending:
+            missing = [i for i, o in enumerate(outcomes) if o is None]
             raise AssertionError(f"recipients without an outcome: {missing}")
-        return tuple(o for o in self._outcomes if o is not None)
+        return tuple(outcomes)  # type: ignore[arg-type]  # every one is set

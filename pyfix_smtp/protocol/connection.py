@@ -506,7 +506,7 @@ class ClientConnection:
         self._events: deque[Event] = deque()
         self._out: list[bytes] = []
         self._out_len = 0
-        self._pending: deque[_Pending] = deque([_Pending(Stage.GREETING)])
+        self._pending: deque[_Pending] = deque([_PENDING[Stage.GREETING]])
         self._txn: _Transaction | None = None
         self._extensions: Extensions | None = None
         self._tls_active = self.options.tls_wrappermode
@@ -800,7 +800,7 @@ class ClientConnection:
     def _send_hello(self) -> None:
         stage = Stage.LHLO if self.options.lmtp else Stage.EHLO if self._esmtp else Stage.HELO
         self._write(hello_command(stage.value, self.options.helo_name))
-        self._pending.append(_Pending(stage))
+        self._pending.append(_PENDING[stage])
 
     def _on_hello(self, stage: Stage, reply: Reply) -> None:
         if reply.code // 100 == 2:
@@ -866,7 +866,7 @@ class ClientConnection:
         def body() -> bytes:
             self._goto("start_tls")
             self._write(b"STARTTLS\r\n")
-            self._pending.append(_Pending(Stage.STARTTLS))
+            self._pending.append(_PENDING[Stage.STARTTLS])
             return self._send_now()
 
         return self._guarded("start_tls", body)

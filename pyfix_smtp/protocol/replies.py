@@ -233,6 +233,8 @@ class ReplyParser:
             # Fast path: the first line of a reply, complete and short
             # (what _next_line() does for it), often a reply seen before.
             end = buf.find(b"\n")
+            if end < 0 and len(buf) <= self.limit:
+                return None  # no complete line yet (what _next_line() says)
             if 0 <= end <= self.limit:
                 if end >= 4 and buf[3] == 0x2D:  # "ddd-": a multi-line reply
                     found = _MULTILINE.match(buf)
