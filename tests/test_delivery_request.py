@@ -135,3 +135,16 @@ def test_stage_timeouts_are_the_stage_parameters(protocol: str) -> None:
         assert opts.stage_timeouts[stage] == opts.timeout(stage.timeout_parameter), stage
     assert opts.stage_timeouts[Stage.RCPT] == 7.0
     assert opts.stage_timeouts[Stage.DOT] == 9.0
+
+
+def test_relayhost_planner_options_are_one_instance_per_relayhost() -> None:
+    # The core remembers a literal nexthop's site per PlanOptions identity.
+    cfg = Config(myhostname="client.example", inet_interfaces="127.0.0.1")
+    first, second, other = (
+        build_request(ENV, b"x", nexthop=nexthop, config=cfg, nexthop_is_relayhost=True)
+        for nexthop in ("[192.0.2.1]", "[192.0.2.1]", "[192.0.2.2]")
+    )
+    options = first.planner_options()
+    assert options.relayhost == "[192.0.2.1]"
+    assert second.planner_options() is options
+    assert other.planner_options().relayhost == "[192.0.2.2]"

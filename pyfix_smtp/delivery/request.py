@@ -214,7 +214,17 @@ class DeliveryRequest:
         if opts is None:
             opts = plan_options_for(self.config, self.own_addresses, self.proxy_addresses)
         if self.nexthop_is_relayhost and opts.relayhost != self.destinations[0].text:
-            opts = replace(opts, relayhost=self.destinations[0].text)
+            # One instance per (options, relayhost): literal sites are
+            # remembered per PlanOptions identity.
+            memo = delivery_options(self.config).memo
+            key = ("relayhost", id(opts), self.destinations[0].text)
+            found = memo.get(key)
+            if found is None or found[0] is not opts:
+                found = (opts, replace(opts, relayhost=self.destinations[0].text))
+                if len(memo) > 4096:
+                    memo.clear()
+                memo[key] = found
+            opts = found[1]
         return opts
 
 
@@ -364,6 +374,6 @@ def build_request(
         sts_cache=sts_cache,
         sasl_cache=sasl_cache,
     )
-    if destinations[0].path is None and cfg.protocol == "smtp":
+    if plan_options is None and destinations[0].path is None and cfg.protocol == "smtp":
         request.planner_options()  # fail early on unresolved inet_interfaces
     return request
