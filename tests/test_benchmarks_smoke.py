@@ -376,3 +376,30 @@ def test_smoke_run_of_the_dns_baseline(tmp_path: Path) -> None:
     assert clients[("8", "dnspython-gather")]["status"] == "ok"
     for name in ("pyfix-dns-sync", "pyfix-dns-async"):
         assert clients[("8", name)]["status"] in ("ok", "n/a"), clients[("8", name)]
+
+
+def test_import_times_of_several_modules_are_summed() -> None:
+    stderr = (
+        "import time: self [us] | cumulative | imported package\n"
+        "import time:       255 |        592 | site\n"
+        "import time:       300 |       1000 | pkg.a\n"
+        "import time:       100 |        200 |   pkg.nested\n"
+        "import time:       400 |       2500 | pkg.b\n"
+    )
+    assert bench_run.import_times_us(stderr, ("pkg.a", "pkg.b")) == 3500
+
+
+def test_core_cpu_tool_runs() -> None:
+    # benchmarks/core_cpu.py: the library's CPU per message without a network
+    # (it replaces the drivers' sockets, so it runs in its own process).
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.core_cpu", "--messages", "40"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    figures = dict(re.findall(r"^(\w+)\s+([\d.]+) us CPU per message$", done.stdout, re.M))
+    assert set(figures) == {"reuse", "new", "async"}
+    assert all(float(v) > 0 for v in figures.values())
