@@ -545,6 +545,42 @@ def test_mta_sts_is_off_unless_asked_for() -> None:
     assert world.of(FetchStsPolicy) == []
 
 
+@pytest.mark.parametrize(
+    ("tls_required_no", "requiretls", "overrides", "fetched"),
+    [
+        (False, False, {}, True),
+        (True, False, {}, False),  # TLS-Required: no switches MTA-STS off
+        (True, True, {}, True),  # ... unless the sender requested REQUIRETLS
+        (True, True, {"requiretls_enable": False}, False),  # REQUIRETLS not honoured
+        (True, False, {"tls_required_enable": False}, True),  # header ignored
+    ],
+)
+def test_mta_sts_lookup_follows_postfix_state_tls_not_required(
+    tls_required_no: bool, requiretls: bool, overrides: dict[str, object], fetched: bool
+) -> None:
+    # Postfix smtp.h STATE_TLS_NOT_REQUIRED(): the header counts only with
+    # tls_required_enable, and not when REQUIRETLS was requested and enabled.
+    from pyfix_smtp.delivery.effects import FetchStsPolicy
+    from pyfix_smtp.dns.records import TxtRecord
+    from pyfix_smtp.tls.stscache import MemoryStsCache
+
+    world = two_mx()
+    world.answer("_mta-sts.example.net", "TXT", (TxtRecord((b"v=STSv1; id=20240101",)),))
+    envelope = Envelope("sender@example.org", ["rcpt@example.net"], requiretls=requiretls)
+    cfg = config(smtp_tls_security_level="may", **overrides)
+    deliver(
+        request(
+            cfg=cfg,
+            envelope=envelope,
+            tls_required_no=tls_required_no,
+            mta_sts=True,
+            sts_cache=MemoryStsCache(),
+        ),
+        world,
+    )
+    assert bool(world.of(FetchStsPolicy)) is fetched
+
+
 def test_policies_remembered_for_a_literal_nexthop_follow_tls_required_no() -> None:
     # Policies of a literal nexthop's servers are kept across deliveries with
     # the same Config; TLS-Required: no must still change the outcome.

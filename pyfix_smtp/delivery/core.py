@@ -405,7 +405,20 @@ class _Delivery:
             or not (request.mta_sts or self.options.tls.smtp_mta_sts_enable)
             or self.options.protocol != "smtp"
             or not destination.mx_lookup
-            or request.tls_required_no
+            or self._tls_not_required()
+        )
+
+    def _tls_not_required(self) -> bool:
+        """Postfix smtp.h STATE_TLS_NOT_REQUIRED(): ``TLS-Required: no`` counts.
+
+        The header is ignored when ``tls_required_enable = no``, and when the
+        sender requested REQUIRETLS with ``requiretls_enable = yes`` (then
+        :attr:`Context.requiretls` is set, ``disable`` action included).
+        """
+        return (
+            self.request.tls_required_no
+            and self.options.tls.tls_required_enable
+            and self._ctx.requiretls is None
         )
 
     def _sts(

@@ -226,11 +226,6 @@ def test_tls_required_no_switches_mta_sts_off(
     assert trust(report) == ["Trusted"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: delivery/core.py _sts() skips MTA-STS whenever tls_required_no is"
-    " set, although REQUIRETLS overrides TLS-Required: no (Postfix STATE_TLS_NOT_REQUIRED)",
-)
 def test_requiretls_overrides_tls_required_no_for_mta_sts(
     lab_deliverer: LabDeliverer, tls_lab: TlsLab, mta_sts_server: MtaStsServer
 ) -> None:
