@@ -16,12 +16,15 @@ The decision is pure and explainable; the ssl layer is thin::
     if check.failure: skip this server (4.7.5)
 
 Modules: :mod:`.levels`, :mod:`.entry` (table syntax), :mod:`.policy`,
-:mod:`.dane`, :mod:`.certs`, :mod:`.verify`, :mod:`.context` (ssl),
+:mod:`.dane`, :mod:`.certs` (X.509 with cryptography), :mod:`.names`,
+:mod:`.fingerprints`, :mod:`.verify`, :mod:`.context` (ssl),
 :mod:`.mtasts`, :mod:`.stscache`, :mod:`.fetch` (HTTPS), :mod:`.requiretls`,
 :mod:`.protocols`, :mod:`.options`.
 
 Every name here is imported on first use (so ``import pyfix_smtp.tls.levels``
-does not load ssl or cryptography).
+does not load ssl or cryptography). cryptography is loaded only when a
+certificate must be parsed: DANE, fingerprint and trust-anchor checks,
+``verify``/``secure`` name checks and the "Trusted" label with CA files.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pyfix_smtp.tls.certs import MatchName
     from pyfix_smtp.tls.context import (
         build_context,
         check_handshake,
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
         discover_sync,
         parse_sts_policy,
     )
+    from pyfix_smtp.tls.names import MatchName
     from pyfix_smtp.tls.options import TlsOptions
     from pyfix_smtp.tls.policy import (
         MxFacts,
@@ -107,7 +110,7 @@ __all__ = [
 _LAZY = {
     "Association": "pyfix_smtp.tls.dane",
     "DaneMatch": "pyfix_smtp.tls.dane",
-    "MatchName": "pyfix_smtp.tls.certs",
+    "MatchName": "pyfix_smtp.tls.names",
     "MemoryStsCache": "pyfix_smtp.tls.stscache",
     "MxFacts": "pyfix_smtp.tls.policy",
     "PeerCheck": "pyfix_smtp.tls.verify",
@@ -151,8 +154,10 @@ _SUBMODULES = frozenset(
         "dane",
         "entry",
         "fetch",
+        "fingerprints",
         "levels",
         "mtasts",
+        "names",
         "options",
         "policy",
         "protocols",

@@ -2,34 +2,36 @@
 
 What is here mirrors what OpenSSL does for Postfix:
 
-* :func:`match_host` - OpenSSL X509_check_host() with Postfix's flags
+* :func:`match_names` - OpenSSL X509_check_host() with Postfix's flags
   (``X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS``): DNS subjectAltNames, the
-  subject CN only when there is no DNS SAN, case-insensitive ASCII, a
-  wildcard only as the whole leftmost label of a name with at least three
-  labels, matching exactly one non-empty label; a reference name that starts
-  with ``.`` matches any name below that domain (Postfix ``dot-nexthop``).
-* :func:`spki_der` - the certificate's SubjectPublicKeyInfo exactly as
-  encoded in the certificate (what TLSA selector 1 hashes).
+  subject CN only when there is no DNS SAN, each compared with
+  :func:`pyfix_smtp.tls.names.match_host`.
 * :func:`validate_path` - the checks of OpenSSL's ``check_chain()`` and
   ``internal_verify()`` for a path from the leaf up to an already chosen
   trust anchor: CA flags, path lengths, key usage, server-auth purpose,
   signatures and validity dates.
+
+This module loads cryptography; it is imported only when a certificate must
+be parsed (DANE, fingerprint, trust-anchor and CA checks). Names and
+fingerprints that need no parsing live in :mod:`.names` and
+:mod:`.fingerprints` (re-exported here).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import idna
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from pyfix_smtp.tls.fingerprints import colon_hex, fingerprint, spki_der
+from pyfix_smtp.tls.names import MatchName, ascii_lower, is_ldh, match_host, parse_ip, to_ascii
 
 __all__ = [
     "ChainError",
@@ -37,6 +39,7 @@ __all__ = [
     "PathAnchor",
     "certificate_names",
     "check_ca",
+    "colon_hex",
     "fingerprint",
     "likely_issued",
     "load_certificate",
@@ -47,6 +50,7 @@ __all__ = [
     "signed_by_key",
     "spki_der",
     "time_valid",
+    "to_ascii",
     "validate_path",
 ]
 
@@ -66,104 +70,9 @@ class ChainError(Exception):
         super().__init__(f"{reason} (depth {depth})")
 
 
-@dataclass(frozen=True, slots=True)
-class MatchName:
-    """A reference name for certificate matching, in A-label form.
-
-    ``subdomain=True`` means "any name below *name*" (Postfix ``.domain``
-    or ``dot-nexthop``); *name* itself then does not match.
-    """
-
-    name: str
-    subdomain: bool = False
-
-    @property
-    def ip(self) -> bool:
-        """The name is an IP address (OpenSSL 3 SSL_add1_host() then checks iPAddress SANs)."""
-        return not self.subdomain and parse_ip(self.name) is not None
-
-    def __str__(self) -> str:
-        return "." + self.name if self.subdomain else self.name
-
-
-def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """An IP address, or None for anything else (OpenSSL a2i_IPADDRESS())."""
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
-
-
 def load_certificate(der: bytes) -> x509.Certificate:
     """Parse one DER certificate (ValueError when it is not one)."""
     return x509.load_der_x509_certificate(der)
-
-
-def to_ascii(name: str) -> str:
-    """A-label form of a domain name (Postfix midna_domain_to_ascii()); ASCII names unchanged."""
-    if name.isascii():
-        return name
-    try:
-        return idna.encode(name, uts46=True).decode("ascii")
-    except idna.IDNAError as exc:
-        raise ValueError(f"invalid internationalized domain name {name!r}: {exc}") from None
-
-
-# ---------------------------------------------------------------- DER walking
-
-
-def _der_header(data: bytes, pos: int) -> tuple[int, int, int]:
-    """Return (tag, content start, content end) of the DER element at *pos*."""
-    if pos + 2 > len(data):
-        raise ValueError("truncated DER")
-    tag = data[pos]
-    length = data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4 or pos + count > len(data):
-            raise ValueError("bad DER length")
-        length = int.from_bytes(data[pos : pos + count], "big")
-        pos += count
-    if pos + length > len(data):
-        raise ValueError("truncated DER")
-    return tag, pos, pos + length
-
-
-def spki_der(cert_der: bytes) -> bytes:
-    """The SubjectPublicKeyInfo as encoded inside *cert_der* (TLSA selector 1).
-
-    OpenSSL hashes the certificate's own encoding (i2d_X509_PUBKEY), which
-    need not equal a re-encoding of the parsed key, so this walks the DER.
-    """
-    _, start, _ = _der_header(cert_der, 0)  # Certificate SEQUENCE
-    tag, tbs_start, tbs_end = _der_header(cert_der, start)  # TBSCertificate
-    if tag != 0x30:
-        raise ValueError("certificate has no TBSCertificate")
-    pos = tbs_start
-    index = 0
-    while pos < tbs_end:
-        tag, _, end = _der_header(cert_der, pos)
-        if index == 0 and tag == 0xA0:  # [0] version, optional
-            pos = end
-            continue
-        # serial, signature, issuer, validity, subject, subjectPublicKeyInfo
-        if index == 5:
-            return cert_der[pos:end]
-        index += 1
-        pos = end
-    raise ValueError("certificate has no SubjectPublicKeyInfo")
-
-
-def fingerprint(cert_der: bytes, digest: str, *, public_key: bool = False) -> bytes:
-    """Digest of the certificate (or its SPKI) with *digest* (``sha256``, ``sha1``, ``md5``...)."""
-    data = spki_der(cert_der) if public_key else cert_der
-    return hashlib.new(digest, data).digest()
-
-
-def colon_hex(data: bytes) -> str:
-    """``AA:BB:...`` as Postfix logs fingerprints."""
-    return ":".join(f"{b:02X}" for b in data)
 
 
 # ---------------------------------------------------------------- host names
@@ -181,83 +90,6 @@ def certificate_names(cert: x509.Certificate) -> tuple[tuple[str, ...], tuple[st
         value = attr.value
         cns.append(value if isinstance(value, str) else value.decode("utf-8", "replace"))
     return dns_names, tuple(cns)
-
-
-def _ldh(ch: str) -> bool:
-    return ch.isascii() and (ch.isalnum() or ch == "-")
-
-
-def _valid_star(pattern: str) -> int:
-    """OpenSSL valid_star() with NO_PARTIAL_WILDCARDS: index of a usable '*', else -1."""
-    star = -1
-    label_start = True
-    idna_label = False
-    hyphen = False
-    dots = 0
-    n = len(pattern)
-    for i, ch in enumerate(pattern):
-        if ch == "*":
-            at_end = i == n - 1 or pattern[i + 1] == "."
-            if star >= 0 or idna_label or dots or not label_start or not at_end:
-                return -1  # one star, whole first label, not in an A-label
-            star = i
-            label_start = False
-        elif ch.isascii() and ch.isalnum():
-            if label_start and _lower(pattern[i : i + 4]) == "xn--":
-                idna_label = True
-            label_start = hyphen = False
-        elif ch == ".":
-            if hyphen or label_start:
-                return -1
-            label_start, hyphen, idna_label = True, False, False
-            dots += 1
-        elif ch == "-":
-            if label_start:
-                return -1
-            hyphen = True
-        else:
-            return -1
-    if label_start or hyphen or dots < 2:  # at least two dots after the star
-        return -1
-    return star
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def _lower(text: str) -> str:
-    """ASCII-only case folding, as OpenSSL's equal_nocase()."""
-    return text.translate(_ASCII_LOWER)
-
-
-def _equal_nocase(pattern: str, reference: str, subdomain: bool) -> bool:
-    """OpenSSL equal_nocase() with skip_prefix() for ``.domain`` references."""
-    if "\x00" in pattern:
-        return False
-    if subdomain and len(pattern) > len(reference):
-        pattern = pattern[len(pattern) - len(reference) :]
-    return len(pattern) == len(reference) and _lower(pattern) == _lower(reference)
-
-
-def match_host(pattern: str, ref: MatchName) -> bool:
-    """Does the certificate name *pattern* match the reference *ref*?
-
-    OpenSSL equal_wildcard()/wildcard_match() semantics with
-    ``X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS`` (Postfix tls_client.c
-    add_namechecks()).
-    """
-    reference = "." + ref.name if ref.subdomain else ref.name
-    if not ref.subdomain:
-        star = _valid_star(pattern)
-        if star >= 0:
-            suffix = pattern[star + 1 :]
-            if len(reference) < len(suffix) + 1:
-                return False  # the wildcard must match at least one character
-            wild = reference[: len(reference) - len(suffix)]
-            if _lower(reference[len(wild) :]) != _lower(suffix):
-                return False
-            return wild == "*" or all(_ldh(ch) for ch in wild)  # a literal '*' matches too
-    return _equal_nocase(pattern, reference, ref.subdomain)
 
 
 def match_names(cert: x509.Certificate, refs: Sequence[MatchName]) -> MatchName | None:
@@ -448,8 +280,8 @@ def _nc_dns(name: str, base: str) -> bool:
         tail = name[len(name) - len(base) :]
         if base[0] != "." and name[len(name) - len(base) - 1] != ".":
             return False
-        return _lower(tail) == _lower(base)
-    return _lower(name) == _lower(base)
+        return ascii_lower(tail) == ascii_lower(base)
+    return ascii_lower(name) == ascii_lower(base)
 
 
 def _nc_ip(
@@ -464,7 +296,7 @@ def _cn_dns_ids(cert: x509.Certificate) -> list[str]:
     out = []
     for value in certificate_names(cert)[1]:
         labels = value.split(".")
-        if len(labels) > 1 and all(label and all(_ldh(ch) for ch in label) for label in labels):
+        if len(labels) > 1 and all(label and all(is_ldh(ch) for ch in label) for label in labels):
             out.append(value)
     return out
 

@@ -29,9 +29,7 @@ import ssl
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from typing import TYPE_CHECKING
 
 from pyfix_smtp.errors import TlsPolicyError
 from pyfix_smtp.status import Failure
@@ -39,6 +37,9 @@ from pyfix_smtp.tls.levels import TlsLevel
 from pyfix_smtp.tls.options import TlsOptions
 from pyfix_smtp.tls.policy import TlsPolicy
 from pyfix_smtp.tls.verify import NOT_VERIFIED, PeerCheck, check_peer, pkix_validate
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = [
     "HANDSHAKE_FAILURE",
@@ -52,7 +53,6 @@ __all__ = [
 ]
 
 HANDSHAKE_FAILURE = Failure("4.7.5", "Cannot start TLS: handshake failure")
-_SHA256 = hashes.SHA256()
 
 _VERSIONS = {
     0x0300: ssl.TLSVersion.SSLv3,
@@ -201,6 +201,10 @@ def load_ca_certificates(cafile: str = "", capath: str = "") -> list[x509.Certif
     Reads *cafile* and every file in *capath*; with neither, the system
     store (:func:`ssl.get_default_verify_paths`). Unreadable files are skipped.
     """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    sha256 = hashes.SHA256()
     files: list[Path] = []
     if not cafile and not capath:
         paths = ssl.get_default_verify_paths()
@@ -219,8 +223,9 @@ def load_ca_certificates(cafile: str = "", capath: str = "") -> list[x509.Certif
         except (OSError, ValueError):
             continue
         for cert in loaded:
-            if cert.fingerprint(_SHA256) not in seen:
-                seen.add(cert.fingerprint(_SHA256))
+            digest = cert.fingerprint(sha256)
+            if digest not in seen:
+                seen.add(digest)
                 certs.append(cert)
     return certs
 

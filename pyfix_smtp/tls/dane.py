@@ -26,6 +26,10 @@ Matching (:func:`match_chain`) follows OpenSSL's dane_verify()/dane_match():
 * Digest agility (RFC 7671 §9): for each usage and selector only the
   strongest digest present counts (SHA2-512 over SHA2-256); full-data
   records always count.
+
+cryptography (through :mod:`.certs`) is imported by the first call that
+parses a certificate or key, not with this module: the policy layer screens
+TLSA records without it.
 """
 
 from __future__ import annotations
@@ -34,24 +38,14 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import load_der_public_key
+from typing import TYPE_CHECKING
 
 from pyfix_smtp.dns.records import TlsaRecord
-from pyfix_smtp.tls.certs import (
-    ChainError,
-    MatchName,
-    PathAnchor,
-    likely_issued,
-    load_certificate,
-    match_names,
-    self_issued,
-    signed_by_key,
-    spki_der,
-    time_valid,
-    validate_path,
-)
+from pyfix_smtp.tls.fingerprints import spki_der
+from pyfix_smtp.tls.names import MatchName
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = [
     "Association",
@@ -176,6 +170,11 @@ def _unusable(assoc: Association, fingerprint_digest: str | None) -> str | None:
         return None
     if not assoc.data:
         return "null data"
+    # Only full-data records are parsed: cryptography is loaded here, not before.
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    from pyfix_smtp.tls.certs import load_certificate
+
     try:
         if assoc.selector == SELECTOR_CERT:
             load_certificate(assoc.data).public_key()
@@ -267,6 +266,8 @@ def _find_issuer(
     now: dt.datetime,
 ) -> tuple[bytes, x509.Certificate] | None:
     """OpenSSL find_issuer(): prefer a currently valid issuer, else the latest expiring."""
+    from pyfix_smtp.tls.certs import likely_issued, self_issued, time_valid
+
     best: tuple[bytes, x509.Certificate] | None = None
     self_leaf = len(chain) == 1 and self_issued(cert)
     for der, candidate in pool:
@@ -307,6 +308,17 @@ def match_chain(
     """
     if not chain:
         return DaneMatch(False, "the server sent no certificate")
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    from pyfix_smtp.tls.certs import (
+        ChainError,
+        PathAnchor,
+        load_certificate,
+        match_names,
+        signed_by_key,
+        validate_path,
+    )
+
     records = _sorted(associations)
     leaf_der = chain[0]
     try:

@@ -28,11 +28,11 @@ from pyfix_smtp.dns.results import Candidate, Site
 from pyfix_smtp.errors import LookupTableError, TlsPolicyError
 from pyfix_smtp.status import Failure
 from pyfix_smtp.tls import dane as dane_mod
-from pyfix_smtp.tls.certs import MatchName, to_ascii
 from pyfix_smtp.tls.dane import Association, Discarded
 from pyfix_smtp.tls.entry import SEPARATORS, PolicyEntry, parse_entry, valid_hostname
 from pyfix_smtp.tls.levels import TlsLevel
 from pyfix_smtp.tls.mtasts import StsMode, StsPolicy, mx_pattern_matches
+from pyfix_smtp.tls.names import MatchName, to_ascii
 from pyfix_smtp.tls.options import LookupTable, TlsOptions
 from pyfix_smtp.tls.protocols import ProtocolRange, cipher_list, parse_protocols, protocol_range
 from pyfix_smtp.tls.requiretls import RequireTlsAction, check_level

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from pyfix_smtp.errors import LookupTableError, TlsPolicyError
 from pyfix_smtp.maps import open_table
 from pyfix_smtp.status import Failure
-from pyfix_smtp.tls.certs import to_ascii
 from pyfix_smtp.tls.entry import postfix_tokens
 from pyfix_smtp.tls.levels import TlsLevel
+from pyfix_smtp.tls.names import to_ascii
 from pyfix_smtp.tls.options import LookupTable
 
 __all__ = [

@@ -13,6 +13,10 @@ applies the policy the way Postfix's tls_client.c verify_x509() reports it:
 
 A must-match level that does not match yields 4.7.5 "Server certificate not
 verified": the server is skipped (Postfix smtp_proto.c smtp_start_tls()).
+
+Certificates are parsed (and cryptography imported) only by the checks that
+need it: at ``may``/``encrypt`` without CA anchors only the DER digests are
+computed.
 """
 
 from __future__ import annotations
@@ -21,26 +25,17 @@ import datetime as dt
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from cryptography import x509
+from typing import TYPE_CHECKING
 
 from pyfix_smtp.status import Failure
-from pyfix_smtp.tls.certs import (
-    ChainError,
-    MatchName,
-    PathAnchor,
-    colon_hex,
-    fingerprint,
-    likely_issued,
-    load_certificate,
-    match_names,
-    self_issued,
-    time_valid,
-    validate_path,
-)
 from pyfix_smtp.tls.dane import DaneMatch, match_chain
+from pyfix_smtp.tls.fingerprints import colon_hex, fingerprint
 from pyfix_smtp.tls.levels import TlsLevel
+from pyfix_smtp.tls.names import MatchName
 from pyfix_smtp.tls.policy import TlsPolicy
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = [
     "NOT_VERIFIED",
@@ -108,6 +103,16 @@ def pkix_validate(
     Returns:
         (trusted, reason)
     """
+    from pyfix_smtp.tls.certs import (
+        ChainError,
+        PathAnchor,
+        likely_issued,
+        load_certificate,
+        self_issued,
+        time_valid,
+        validate_path,
+    )
+
     try:
         leaf = load_certificate(chain[0])
     except (IndexError, ValueError) as exc:
@@ -216,6 +221,8 @@ def check_peer(
             why = "verified by OpenSSL" if pkix_verified else "not verified by OpenSSL"
         if not pkix_verified:
             return verdict(False, False, why)
+        from pyfix_smtp.tls.certs import load_certificate, match_names
+
         try:
             leaf = load_certificate(chain[0])
         except ValueError as exc:
