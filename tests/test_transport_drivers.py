@@ -377,6 +377,54 @@ def test_bind_address_is_used(runner: Runner) -> None:
     assert server.peers[0][0] == "127.0.0.2"  # type: ignore[index]
 
 
+def _advertised_window_scale(conn: socket.socket) -> int:
+    """The TCP window scale the client offered in its SYN (Linux TCP_INFO tcpi_snd_wscale)."""
+    info = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    return info[6] & 0x0F
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_INFO"), reason="needs Linux TCP_INFO")
+@pytest.mark.parametrize("window_size", [0, 4096, 1 << 20])
+def test_tcp_windowsize_is_set_before_connect(runner: Runner, window_size: int) -> None:
+    # Postfix smtp_connect_addr(): set_inet_windowsize() before connect(), so
+    # the receive buffer decides the window scale offered in the SYN.
+    scales: list[int] = []
+
+    def greet(conn: socket.socket) -> None:
+        scales.append(_advertised_window_scale(conn))
+        conn.sendall(b"220 hi\r\n")
+        conn.recv(100)
+
+    with responder(greet) as server:
+
+        def script() -> Steps:
+            connected = yield Connect(inet(server.port), T, window_size=window_size)
+            yield from replies()
+            yield Close()
+            return connected
+
+        [result] = runner.run(script)
+        # what a plain socket with (or without) the same setting offers
+        with socket.socket() as plain:
+            if window_size:
+                plain.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, window_size)
+                plain.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, window_size)
+            plain.connect(("127.0.0.1", server.port))
+            plain.recv(100)
+            plain.sendall(b"QUIT\r\n")
+            server.thread.join(0.5)
+    assert result == Connected("127.0.0.1")
+    assert len(scales) == 2
+    assert scales[0] == scales[1]
+    if window_size == 4096:
+        assert scales[0] == 0  # a 4 KiB window needs no scaling
+
+
+def test_negative_window_size_is_refused() -> None:
+    with pytest.raises(ValueError, match="window_size must be >= 0, not -1"):
+        Connect(inet(25), T, window_size=-1)
+
+
 # -- hanging and dropping servers --------------------------------------------------------
 
 

@@ -129,12 +129,19 @@ class Connect:
             ``smtp_bind_address6`` for the endpoint's family), or None.
         bind_enforce: ``smtp_bind_address_enforce``: a failed bind is an
             error (4.4.0 "server configuration error") instead of a warning.
+        window_size: ``tcp_windowsize``: SO_SNDBUF and SO_RCVBUF for a TCP
+            socket, set before connect() (0: the system's defaults).
     """
 
     endpoint: Endpoint
     timeout: float
     bind_address: str | None = None
     bind_enforce: bool = False
+    window_size: int = 0
+
+    def __post_init__(self) -> None:
+        if self.window_size < 0:  # Postfix set_inet_windowsize(): "bad window size"
+            raise ValueError(f"window_size must be >= 0, not {self.window_size}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -385,7 +385,12 @@ class AsyncDriver:
 
     async def _connect(self, effect: Connect) -> Connected | IoFailure:
         self.release()
-        opened = open_socket(effect.endpoint, effect.bind_address, effect.bind_enforce)
+        opened = open_socket(
+            effect.endpoint,
+            effect.bind_address,
+            effect.bind_enforce,
+            window_size=effect.window_size,
+        )
         if isinstance(opened, IoFailure):
             return opened
         sock, address = opened

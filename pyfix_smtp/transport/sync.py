@@ -69,6 +69,7 @@ __all__ = [
     "fetch_sts",
     "io_failure",
     "open_socket",
+    "set_window_size",
     "tls_established",
 ]
 
@@ -162,14 +163,17 @@ def open_socket(
     bind_enforce: bool,
     *,
     nonblocking: bool = False,
+    window_size: int = 0,
 ) -> tuple[socket.socket, str | tuple[str, int]] | IoFailure:
     """A new stream socket for *endpoint* and the address to connect it to.
 
-    Binds to *bind_address* first (Postfix smtp_connect.c
-    ``smtp_connect_addr()``): a failed bind is logged and ignored, unless
-    *bind_enforce* (``smtp_bind_address_enforce``) makes it an ``IoFailure``
-    of kind ``BIND``. A bind address that is not a numeric IP address is
-    always a ``BIND`` failure (Postfix stops with a fatal error).
+    A TCP socket first gets *window_size* (``tcp_windowsize``, 0: leave the
+    system's defaults) as its send and receive buffer sizes, then is bound
+    to *bind_address* (Postfix smtp_connect.c ``smtp_connect_addr()``): a
+    failed bind is logged and ignored, unless *bind_enforce*
+    (``smtp_bind_address_enforce``) makes it an ``IoFailure`` of kind
+    ``BIND``. A bind address that is not a numeric IP address is always a
+    ``BIND`` failure (Postfix stops with a fatal error).
     With *nonblocking* a TCP socket is created non-blocking (no ioctl()).
     """
     if endpoint.unix:
@@ -184,6 +188,8 @@ def open_socket(
         sock = socket.socket(family, kind)
     except OSError as exc:
         return IoFailure(_ERROR, _strerror(exc, "cannot create socket"))
+    if window_size > 0:
+        set_window_size(sock, window_size)
     if bind_address:
         local = _bind_address(bind_address)
         if local is None:
@@ -199,6 +205,21 @@ def open_socket(
                 sock.close()
                 return IoFailure(_BIND, f"bind {local}: {text}")
     return sock, (endpoint.address, endpoint.port)
+
+
+def set_window_size(sock: socket.socket, window_size: int) -> None:
+    """Set SO_SNDBUF and SO_RCVBUF to *window_size* before connect() (``tcp_windowsize``).
+
+    Before connect() the receive buffer size decides the TCP window scale
+    offered in the SYN, which is how Postfix works around routers that
+    mishandle window scaling. A refused setting is logged and ignored.
+    """
+    for option, name in ((socket.SO_SNDBUF, "SO_SNDBUF"), (socket.SO_RCVBUF, "SO_RCVBUF")):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, window_size)
+        except OSError as exc:
+            # Postfix inet_windowsize.c set_inet_windowsize(): a warning only
+            log.warning("setsockopt %s %d: %s", name, window_size, _strerror(exc, str(exc)))
 
 
 def close_socket(sock: socket.socket, polite: bool = False) -> None:
@@ -440,7 +461,11 @@ class SyncDriver:
         self.release()
         unix = effect.endpoint.unix
         opened = open_socket(
-            effect.endpoint, effect.bind_address, effect.bind_enforce, nonblocking=not unix
+            effect.endpoint,
+            effect.bind_address,
+            effect.bind_enforce,
+            nonblocking=not unix,
+            window_size=effect.window_size,
         )
         if isinstance(opened, IoFailure):
             return opened
