@@ -515,6 +515,25 @@ def test_soft_bounce_defers_hard_errors_at_the_final_server() -> None:
     assert ", dsn=4.1.1, status=SOFTBOUNCE (host " in outcome.log_line()
 
 
+def test_soft_bounce_leaves_a_probe_undeliverable() -> None:
+    # global/bounce.c bounce_append_intern(): the probe goes to the verify
+    # service before soft_bounce is looked at (a message would be SOFTBOUNCE).
+    world = one_mx()
+    world.server(
+        "192.0.2.1",
+        25,
+        [
+            ("S", GREETING),
+            ("S", EHLO),
+            ("S", b"250 2.1.0 Ok\r\n550 5.1.1 <rcpt@example.net>: no\r\n"),
+        ],
+    )
+    report = deliver(request(cfg=config(soft_bounce=True), verify_probe=True), world)
+    (outcome,) = report.outcomes
+    assert (outcome.action, outcome.status, outcome.soft_bounce) == (Action.BOUNCED, "5.1.1", False)
+    assert ", dsn=5.1.1, status=undeliverable (host " in outcome.log_line()
+
+
 def test_soft_bounce_keeps_hard_errors_for_the_next_mx() -> None:
     world = two_mx()
     world.server(

@@ -139,6 +139,25 @@ def test_action_words() -> None:
     assert [a.done for a in Action] == [True, True, False, True]
 
 
+@pytest.mark.parametrize(
+    ("action", "status", "word"),
+    [
+        (Action.RELAYED, "2.1.5", "deliverable"),  # global/sent.c
+        (Action.DELIVERED, "2.1.5", "deliverable"),
+        (Action.DEFERRED, "4.2.0", "undeliverable"),  # global/defer.c
+        (Action.BOUNCED, "5.1.1", "undeliverable"),  # global/bounce.c
+    ],
+)
+def test_probe_outcomes_use_the_verify_words(action: Action, status: str, word: str) -> None:
+    outcome = RecipientOutcome("a@b.example", action, status, "reply text", probe=True)
+    assert outcome.log_line().endswith(f"dsn={status}, status={word} (reply text)")
+
+
+def test_a_probe_is_never_a_soft_bounce() -> None:
+    with pytest.raises(ValueError, match="soft bounce"):
+        RecipientOutcome("a@b.example", Action.DEFERRED, "4.1.1", "x", soft_bounce=True, probe=True)
+
+
 def test_report_views() -> None:
     ok = RecipientOutcome("a@x.example", Action.RELAYED, "2.0.0", "250 ok")
     later = RecipientOutcome("b@x.example", Action.DEFERRED, "4.2.0", "450 busy")

@@ -120,6 +120,7 @@ class _Delivery:
             queue_id=request.queue_id,
             soft_bounce=opts.soft_bounce,
             resolution=opts.delay_logging_resolution_limit,
+            probe=request.verify_probe,
         )
         sender = envelope.sender.unquoted
         ctx = Context(

@@ -151,6 +151,10 @@ class RecipientOutcome:
         conn_use: how many times the connection had been used (1 = new).
         soft_bounce: a bounce turned into a deferral by ``soft_bounce = yes``
             (Postfix bounce_append() logs it as ``status=SOFTBOUNCE``).
+        probe: the outcome of an address-verification probe: logged as
+            ``status=deliverable`` or ``status=undeliverable`` (Postfix
+            sent(), defer_append() and bounce_append() with
+            DEL_REQ_FLAG_MTA_VRFY), never as a soft bounce.
     """
 
     recipient: str
@@ -163,6 +167,7 @@ class RecipientOutcome:
     times: MessageTimes | None = None
     conn_use: int = 1
     soft_bounce: bool = False
+    probe: bool = False
 
     def __post_init__(self) -> None:
         expected = "2" if self.action in (Action.DELIVERED, Action.RELAYED) else None
@@ -172,8 +177,8 @@ class RecipientOutcome:
             raise ValueError(f"deferred needs a 4.x.x status, not {self.status}")
         if self.action is Action.BOUNCED and not self.status.startswith("5"):
             raise ValueError(f"bounced needs a 5.x.x status, not {self.status}")
-        if self.soft_bounce and self.action is not Action.DEFERRED:
-            raise ValueError("only a deferred outcome can be a soft bounce")
+        if self.soft_bounce and (self.action is not Action.DEFERRED or self.probe):
+            raise ValueError("only a deferred outcome of a message can be a soft bounce")
 
     def log_line(self, queue_id: str = "", resolution_digits: int = 2) -> str:
         """The Postfix ``log_adhoc()`` line for this outcome."""
@@ -191,7 +196,10 @@ class RecipientOutcome:
                 "delays=" + "/".join(format_delay(d, 2, resolution_digits) for d in delays)
             )
         parts.append(f"dsn={self.status}")
-        word = "SOFTBOUNCE" if self.soft_bounce else self.action.log_status
+        if self.probe:  # Postfix sent.c / verify.c verify_append(): the probe's action
+            word = "deliverable" if self.status[0] == "2" else "undeliverable"
+        else:
+            word = "SOFTBOUNCE" if self.soft_bounce else self.action.log_status
         parts.append(f"status={word} ({self.reason})")
         line = ", ".join(parts)
         return f"{queue_id}: {line}" if queue_id else line

@@ -70,6 +70,7 @@ class Recipients:
         "final_server",
         "handoff",
         "left",
+        "probe",
         "queue_id",
         "resolution",
         "soft_bounce",
@@ -85,6 +86,7 @@ class Recipients:
         queue_id: str = "",
         soft_bounce: bool = False,
         resolution: int = 2,
+        probe: bool = False,
     ) -> None:
         self.envelope = envelope
         count = len(envelope.recipients)
@@ -100,6 +102,8 @@ class Recipients:
         self.queue_id = queue_id
         self.soft_bounce = soft_bounce
         self.resolution = resolution
+        #: An address-verification probe (Postfix DEL_REQ_FLAG_MTA_VRFY).
+        self.probe = probe
         #: The last failure recorded (Postfix ``state->why``), for the
         #: recipients left over after the last server.
         self.why: Failure | None = None
@@ -178,6 +182,21 @@ class Recipients:
             )
         )
 
+    def _judge(
+        self, failure: Failure, final_server: bool | None, soft_non_final: bool
+    ) -> Judgement:
+        verdict = judge(
+            failure,
+            final_server=self.final_server if final_server is None else final_server,
+            soft_bounce=self.soft_bounce,
+            soft_non_final=soft_non_final,
+        )
+        if verdict.soft_bounce and self.probe:
+            # global/bounce.c bounce_append_intern(): a probe's result goes to
+            # the verify service before soft_bounce is looked at.
+            return Judgement(Verdict.BOUNCE, failure)
+        return verdict
+
     def fail(
         self,
         index: int,
@@ -195,12 +214,7 @@ class Recipients:
         if index in self._marks:
             raise AssertionError(f"recipient {index} already has a verdict")
         self.why = failure
-        verdict = judge(
-            failure,
-            final_server=self.final_server if final_server is None else final_server,
-            soft_bounce=self.soft_bounce,
-            soft_non_final=soft_non_final,
-        )
+        verdict = self._judge(failure, final_server, soft_non_final)
         if verdict.verdict is Verdict.KEEP:
             if log_keep:  # smtp_rcpt_fail(): msg_info("%s: %s", queue_id, reason)
                 self.info(failure.reason)
@@ -238,12 +252,7 @@ class Recipients:
         A *keep* verdict is logged once as an info line, as Postfix does.
         """
         self.why = failure
-        verdict = judge(
-            failure,
-            final_server=self.final_server if final_server is None else final_server,
-            soft_bounce=self.soft_bounce,
-            soft_non_final=soft_non_final,
-        )
+        verdict = self._judge(failure, final_server, soft_non_final)
         if verdict.verdict is Verdict.KEEP:
             self.info(failure.reason)  # smtp_bulk_fail(): msg_info("%s: %s", queue_id, reason)
         for index in self.unmarked:
@@ -284,6 +293,7 @@ class Recipients:
                 MessageTimes(self.arrival, self.handoff, setup, now if now > setup else setup),
                 p.conn_use,
                 p.soft_bounce,
+                self.probe,
             )
             if self._outcomes[p.index] is None:
                 self._decided += 1

@@ -296,11 +296,6 @@ def test_plaintext_fallback(
     same_as_postfix(report, reference.result(case, attempt))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: a verify_probe outcome is logged status=sent; Postfix sent.c"
-    " logs address-verification results as status=deliverable",
-)
 def test_probe_is_logged_deliverable(deliverer: Deliverer, reference: Reference) -> None:
     server = reference.fallback_servers["handshake fails"]
     report = deliverer(
