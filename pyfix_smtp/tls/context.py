@@ -12,8 +12,12 @@
   :func:`pyfix_smtp.tls.verify.check_peer` with Postfix's match rules;
 * every other level: no verification in the handshake; DANE, fingerprints and
   trust-anchor files are checked afterwards on the chain the server sent;
-* client certificates from ``smtp_tls_chain_files``, else
-  ``smtp_tls_cert_file``/``smtp_tls_key_file`` and the ECDSA pair.
+* client certificates from ``smtp_tls_chain_files``, else the RSA
+  (``smtp_tls_cert_file``/``smtp_tls_key_file``), DSA
+  (``smtp_tls_dcert_file``/``smtp_tls_dkey_file``) and ECDSA pairs.
+
+:func:`context_key` names everything :func:`build_context` reads, so a
+driver can reuse one context for all policies with the same key.
 
 The SNI name is :attr:`TlsPolicy.sni` (pass it as ``server_hostname``).
 :func:`peer_chain` returns the server's whole chain, which DANE-TA needs: on
@@ -45,6 +49,8 @@ __all__ = [
     "HANDSHAKE_FAILURE",
     "build_context",
     "check_handshake",
+    "client_certificates",
+    "context_key",
     "handshake_failure",
     "load_ca_certificates",
     "peer_chain",
@@ -123,23 +129,56 @@ def _load_ca(ctx: ssl.SSLContext, options: TlsOptions) -> None:
         ) from None
 
 
-def _load_client_certificates(ctx: ssl.SSLContext, options: TlsOptions) -> None:
-    pairs: list[tuple[str, str | None]] = []
+def client_certificates(options: TlsOptions) -> tuple[tuple[str, str, str | None], ...]:
+    """The client certificate files to load: (parameter, certificate file, key file or None).
+
+    Postfix tls_certkey.c ``tls_set_my_certificate_key_info()``:
+    ``smtp_tls_chain_files`` (each file a key followed by its chain)
+    overrides the legacy pairs; otherwise the RSA (``smtp_tls_cert_file``),
+    DSA (``smtp_tls_dcert_file``) and ECDSA (``smtp_tls_eccert_file``)
+    certificates, each with its key file (an empty key file: the key is in
+    the certificate file). OpenSSL keeps one certificate per key type.
+    """
     if options.smtp_tls_chain_files:
-        # Each file: a private key followed by its certificate chain.
-        pairs = [(path, None) for path in options.smtp_tls_chain_files]
-    else:
-        if options.smtp_tls_cert_file:
-            pairs.append((options.smtp_tls_cert_file, options.smtp_tls_key_file or None))
-        if options.smtp_tls_eccert_file:
-            pairs.append((options.smtp_tls_eccert_file, options.smtp_tls_eckey_file or None))
-    for certfile, keyfile in pairs:
+        return tuple(("smtp_tls_chain_files", path, None) for path in options.smtp_tls_chain_files)
+    pairs = (
+        ("smtp_tls_cert_file", options.smtp_tls_cert_file, options.smtp_tls_key_file),
+        ("smtp_tls_dcert_file", options.smtp_tls_dcert_file, options.smtp_tls_dkey_file),
+        ("smtp_tls_eccert_file", options.smtp_tls_eccert_file, options.smtp_tls_eckey_file),
+    )
+    return tuple((name, cert, key or None) for name, cert, key in pairs if cert)
+
+
+def _load_client_certificates(ctx: ssl.SSLContext, options: TlsOptions) -> None:
+    for parameter, certfile, keyfile in client_certificates(options):
         try:
             ctx.load_cert_chain(certfile, keyfile)
         except (OSError, ssl.SSLError) as exc:
+            # Postfix set_cert_stuff(): "cannot get DSA certificate from file ..."
             raise TlsPolicyError(
-                f"cannot load client certificate: {exc}", policy=certfile
+                f"cannot load client certificate {parameter}={certfile}: {exc}",
+                policy=certfile,
             ) from None
+
+
+def context_key(policy: TlsPolicy, options: TlsOptions) -> tuple[object, ...]:
+    """Everything :func:`build_context` reads: equal keys give equal contexts.
+
+    Drivers cache contexts under this key (building one loads CA files and
+    client certificates); keep it in step with :func:`build_context`.
+    """
+    return (
+        policy.level.tls_enabled,
+        policy.failure is None,
+        verifies_in_handshake(policy),
+        policy.level.must_match,
+        policy.protocol_range,
+        policy.cipher_list,
+        policy.cipher_grade,
+        options.smtp_tls_CAfile,
+        options.smtp_tls_CApath,
+        client_certificates(options),
+    )
 
 
 def peer_chain(sock: ssl.SSLSocket | ssl.SSLObject) -> tuple[bytes, ...]:

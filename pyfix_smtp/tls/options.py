@@ -108,6 +108,8 @@ class TlsOptions:
     smtp_tls_CApath: str = ""
     smtp_tls_cert_file: str = ""
     smtp_tls_key_file: str = ""
+    smtp_tls_dcert_file: str = ""
+    smtp_tls_dkey_file: str = ""
     smtp_tls_eccert_file: str = ""
     smtp_tls_eckey_file: str = ""
     smtp_tls_chain_files: tuple[str, ...] = ()

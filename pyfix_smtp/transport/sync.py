@@ -236,28 +236,6 @@ def close_socket(sock: socket.socket, polite: bool = False) -> None:
         pass
 
 
-def _context_key(policy: TlsPolicy, options: TlsOptions) -> tuple[object, ...]:
-    """The inputs of :func:`pyfix_smtp.tls.context.build_context` (keep in step with it)."""
-    from pyfix_smtp.tls.context import verifies_in_handshake
-
-    return (
-        policy.level.tls_enabled,
-        policy.failure is None,
-        verifies_in_handshake(policy),
-        policy.level.must_match,
-        policy.protocol_range,
-        policy.cipher_list,
-        policy.cipher_grade,
-        options.smtp_tls_CAfile,
-        options.smtp_tls_CApath,
-        options.smtp_tls_chain_files,
-        options.smtp_tls_cert_file,
-        options.smtp_tls_key_file,
-        options.smtp_tls_eccert_file,
-        options.smtp_tls_eckey_file,
-    )
-
-
 class TlsContexts:
     """``ssl.SSLContext`` objects built once per distinct TLS setting.
 
@@ -278,11 +256,11 @@ class TlsContexts:
             TlsPolicyError: from ``build_context`` (bad ciphers, CA or
                 certificate files, or a policy without TLS).
         """
-        key = _context_key(policy, options)
+        from pyfix_smtp.tls.context import build_context, context_key
+
+        key = context_key(policy, options)
         ctx = self._contexts.get(key)
         if ctx is None:
-            from pyfix_smtp.tls.context import build_context
-
             ctx = build_context(policy, options)
             if len(self._contexts) >= self.max_size:
                 del self._contexts[next(iter(self._contexts))]
