@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pyfix_smtp.delivery import Action
-from pyfix_smtp.delivery.effects import Connect, GetTime, IoFailure, IoFailureKind, Receive, Send
+from pyfix_smtp.delivery.effects import Connect, IoFailure, IoFailureKind, Receive, Send
 from tests.test_delivery_support import GREETING, World, config, deliver, happy, request
 
 LIMITS = {
@@ -75,10 +75,28 @@ def test_per_request_deadline_counts_down_across_reads() -> None:
     assert first == [12.0, 11.0, 10.0]
 
 
-def test_old_per_record_name_turns_deadlines_on_too() -> None:
-    w = world()
-    deliver(request(cfg=config(smtp_per_record_deadline=True)), w)
-    assert len(w.of(GetTime)) > 3 + len(w.of(Receive))  # a clock reading per wait
+@pytest.mark.parametrize(
+    ("settings", "deadline"),
+    [
+        ({}, False),
+        ({"smtp_per_request_deadline": True}, True),
+        # The old name only feeds the new one's default (mail_params.h
+        # DEF_SMTP_REQ_DEADLINE); Postfix 3.11 never reads it at run time.
+        ({"smtp_per_record_deadline": True}, True),
+        ({"smtp_per_record_deadline": True, "smtp_per_request_deadline": False}, False),
+    ],
+)
+def test_old_per_record_name_is_only_the_default(settings: dict[str, bool], deadline: bool) -> None:
+    w = World().mx("example.net", (10, "mx1.example.net")).a("mx1.example.net", "192.0.2.1")
+    w.tick = 1.0
+    w.server(
+        "192.0.2.1",
+        25,
+        [("S", b"220 mx1"), ("S", b".example.net"), ("S", b" ESMTP\r\n"), *happy()[1:]],
+    )
+    deliver(request(cfg=config(smtp_helo_timeout=12, **settings)), w)
+    first = [e.timeout for e in w.of(Receive)][:3]  # type: ignore[attr-defined]
+    assert first == ([12.0, 11.0, 10.0] if deadline else [12.0, 12.0, 12.0])
 
 
 def test_an_expired_deadline_is_a_timeout() -> None:

@@ -56,7 +56,8 @@ class DeliveryOptions:
     config: Config
     protocol: str
     timeouts: Mapping[str, float]
-    #: ``smtp_per_request_deadline`` (or its old name ``smtp_per_record_deadline``).
+    #: ``smtp_per_request_deadline``; the old ``smtp_per_record_deadline``
+    #: only feeds its default (Postfix 3.11 mail_params.h DEF_SMTP_REQ_DEADLINE).
     per_request_deadline: bool
     smtp_min_data_rate: int
     client: ClientOptions
@@ -177,7 +178,7 @@ def _build(config: Config) -> DeliveryOptions:
         config=cfg,
         protocol=cfg.protocol,
         timeouts=timeouts,
-        per_request_deadline=cfg.smtp_per_request_deadline or cfg.smtp_per_record_deadline,
+        per_request_deadline=cfg.smtp_per_request_deadline,  # Postfix smtp_proto.c
         smtp_min_data_rate=cfg.smtp_min_data_rate,
         client=client,
         encoder=encoder,
