@@ -20,10 +20,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.x509.oid import NameOID
 
-from pyfix_smtp.errors import TlsPolicyError
+from pyfix_smtp.config import Config
+from pyfix_smtp.errors import ConfigError, TlsPolicyError
 from pyfix_smtp.tls.context import build_context, client_certificates, context_key
 from pyfix_smtp.tls.options import TlsOptions
 from pyfix_smtp.tls.policy import TlsPolicy, TlsTarget, evaluate
+from pyfix_smtp.tls.workarounds import disabled_workarounds
 from pyfix_smtp.transport.sync import TlsContexts
 
 TARGET = TlsTarget(nexthop="example.test", domain="example.test", host="mx.example.test")
@@ -221,3 +223,102 @@ def test_context_cache_tells_dsa_certificates_apart(dsa_client: tuple[Path, Path
         smtp_tls_dcert_file=str(cert), smtp_tls_dkey_file=str(key), smtp_tls_servername="x"
     )
     assert contexts.get(same_policy, same) is first
+
+
+# -- tls_disable_workarounds -------------------------------------------------------------
+
+WORKAROUND_CASES = [
+    # (tls_disable_workarounds, mask; SAFARI_ECDHE_ECDSA_BUG 0x40 comes with any value)
+    ((), 0),
+    (("TLSEXT_PADDING",), 0x10 | 0x40),
+    (("tlsext_padding",), 0x10 | 0x40),  # Postfix NAME_MASK_ANY_CASE
+    (("CRYPTOPRO_TLSEXT_BUG, TLS_ROLLBACK_BUG",), 0x80000000 | 0x00800000 | 0x40),
+    (("TLSEXT_PADDING", "LEGACY_SERVER_CONNECT"), 0x10 | 0x4 | 0x40),
+    (("TLS_D5_BUG",), 0x40),  # retired by OpenSSL: means nothing
+    (("CVE-2010-4180",), 0x40),
+    (("0x10",), 0x10 | 0x40),  # Postfix NAME_MASK_NUMBER
+    (("0X80000000",), 0x80000000 | 0x40),
+]
+
+
+@pytest.mark.parametrize(("value", "mask"), WORKAROUND_CASES)
+def test_workaround_names_and_masks(value: tuple[str, ...], mask: int) -> None:
+    assert disabled_workarounds(value) == mask
+    assert TlsOptions(tls_disable_workarounds=value).workaround_mask == mask
+
+
+@pytest.mark.parametrize("word", ["NO_SUCH_BUG", "0x", "0xZZ", "0x-1", "0x_10", "16", "SSL_OP_ALL"])
+def test_unknown_workaround_is_a_config_error(word: str) -> None:
+    with pytest.raises(ConfigError, match=f'tls_disable_workarounds.*unknown value "{word}"'):
+        TlsOptions(tls_disable_workarounds=("TLSEXT_PADDING", word))
+
+
+def test_workarounds_from_config() -> None:
+    opts = TlsOptions.from_config(Config(tls_disable_workarounds="TLSEXT_PADDING, 0x4"))
+    assert opts.workaround_mask == 0x10 | 0x4 | 0x40
+    with pytest.raises(ConfigError, match="tls_disable_workarounds"):
+        TlsOptions.from_config(Config(tls_disable_workarounds="bogus"))
+
+
+def test_only_bug_workaround_bits_are_cleared() -> None:
+    default_policy, default = _policy()
+    base = build_context(default_policy, default).options
+    assert base & ssl.OP_NO_RENEGOTIATION  # tls_bug_bits(): never renegotiate
+    assert base & 0x10  # TLSEXT_PADDING, part of SSL_OP_ALL
+    # NO_SSLv3 | NO_COMPRESSION are not work-arounds: a mask naming them changes nothing
+    policy, opts = _policy(tls_disable_workarounds=("TLSEXT_PADDING", "0x2020000"))
+    options = build_context(policy, opts).options
+    assert options == base & ~(0x10 | 0x40)
+    assert options & ssl.OP_NO_SSLv3
+    assert options & ssl.OP_NO_COMPRESSION
+    assert context_key(policy, opts) != context_key(default_policy, default)
+
+
+def _client_hello_extensions(context: ssl.SSLContext) -> list[int]:
+    """The extension types of the ClientHello that *context* sends."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    record = bytearray()
+
+    def read_hello() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(10)
+            while len(record) < 5 or len(record) < 5 + int.from_bytes(record[3:5], "big"):
+                data = conn.recv(65536)
+                if not data:
+                    break
+                record.extend(data)
+
+    thread = threading.Thread(target=read_hello)
+    thread.start()
+    with (
+        socket.create_connection(listener.getsockname(), timeout=10) as raw,
+        pytest.raises(OSError),  # the "server" hangs up after the hello
+    ):
+        context.wrap_socket(raw, server_hostname="mx.example.test")
+    thread.join(10)
+    listener.close()
+    body = bytes(record[9:])  # record header (5), handshake header (4)
+    pos = 2 + 32  # version, random
+    pos += 1 + body[pos]  # session id
+    pos += 2 + int.from_bytes(body[pos : pos + 2], "big")  # cipher suites
+    pos += 1 + body[pos]  # compression methods
+    end = pos + 2 + int.from_bytes(body[pos : pos + 2], "big")
+    pos += 2
+    types = []
+    while pos < end:
+        types.append(int.from_bytes(body[pos : pos + 2], "big"))
+        pos += 4 + int.from_bytes(body[pos + 2 : pos + 4], "big")
+    return types
+
+
+def test_disabled_padding_workaround_on_the_wire() -> None:
+    # SSL_OP_TLSEXT_PADDING pads a ClientHello of 256-511 bytes with the
+    # padding extension (RFC 7685, type 21); disabling it leaves the padding out.
+    policy, opts = _policy()
+    assert 21 in _client_hello_extensions(build_context(policy, opts))
+    policy, opts = _policy(tls_disable_workarounds=("TLSEXT_PADDING",))
+    types = _client_hello_extensions(build_context(policy, opts))
+    assert 0 in types  # SNI still there: the hello is otherwise the same
+    assert 21 not in types

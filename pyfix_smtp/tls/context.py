@@ -12,6 +12,8 @@
   :func:`pyfix_smtp.tls.verify.check_peer` with Postfix's match rules;
 * every other level: no verification in the handshake; DANE, fingerprints and
   trust-anchor files are checked afterwards on the chain the server sent;
+* OpenSSL's bug work-arounds less ``tls_disable_workarounds``, and no
+  renegotiation (Postfix tls_misc.c tls_bug_bits());
 * client certificates from ``smtp_tls_chain_files``, else the RSA
   (``smtp_tls_cert_file``/``smtp_tls_key_file``), DSA
   (``smtp_tls_dcert_file``/``smtp_tls_dkey_file``) and ECDSA pairs.
@@ -41,6 +43,7 @@ from pyfix_smtp.tls.levels import TlsLevel
 from pyfix_smtp.tls.options import TlsOptions
 from pyfix_smtp.tls.policy import TlsPolicy
 from pyfix_smtp.tls.verify import NOT_VERIFIED, PeerCheck, check_peer, pkix_validate
+from pyfix_smtp.tls.workarounds import WORKAROUND_BITS
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -111,7 +114,23 @@ def build_context(policy: TlsPolicy, options: TlsOptions) -> ssl.SSLContext:
             f'error setting cipher grade "{policy.cipher_grade}": {exc}', policy=policy.cipher_list
         ) from None
     _load_client_certificates(ctx, options)
+    _set_bug_workarounds(ctx, options)
     return ctx
+
+
+# OpenSSL's SSL_OP_ALL: Python leaves SSL_OP_DONT_INSERT_EMPTY_FRAGMENTS out of
+# ssl.OP_ALL (and off), keeping the TLS 1.0 CBC countermeasure; so do we.
+_OP_ALL = ssl.OP_ALL | WORKAROUND_BITS["DONT_INSERT_EMPTY_FRAGMENTS"]
+
+
+def _set_bug_workarounds(ctx: ssl.SSLContext, options: TlsOptions) -> None:
+    """Postfix tls_misc.c tls_bug_bits(): SSL_OP_ALL less ``tls_disable_workarounds``,
+    and never TLS renegotiation."""
+    clear = options.workaround_mask & _OP_ALL  # bits outside SSL_OP_ALL are ignored
+    if clear:
+        ctx.options &= ~clear
+    # tls_bug_bits(): "no good reason to enable TLS renegotiation" in SMTP
+    ctx.options |= ssl.OP_NO_RENEGOTIATION
 
 
 def _load_ca(ctx: ssl.SSLContext, options: TlsOptions) -> None:
@@ -178,6 +197,7 @@ def context_key(policy: TlsPolicy, options: TlsOptions) -> tuple[object, ...]:
         options.smtp_tls_CAfile,
         options.smtp_tls_CApath,
         client_certificates(options),
+        options.workaround_mask,
     )
 
 

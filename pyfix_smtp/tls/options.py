@@ -20,6 +20,7 @@ from pyfix_smtp.tls.protocols import (
     DEFAULT_MEDIUM_CIPHERLIST,
     DEFAULT_NULL_CIPHERLIST,
 )
+from pyfix_smtp.tls.workarounds import disabled_workarounds
 
 __all__ = ["LookupTable", "TlsOptions", "as_table"]
 
@@ -126,6 +127,7 @@ class TlsOptions:
     tls_required_enable: bool = True
     smtp_tls_enforce_sts_mx_patterns: bool = True
     smtp_mta_sts_enable: bool = False
+    tls_disable_workarounds: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.protocol not in ("smtp", "lmtp"):
@@ -160,8 +162,10 @@ class TlsOptions:
             "smtp_tls_chain_files",
             "smtp_host_lookup",
             "smtp_dns_resolver_options",
+            "tls_disable_workarounds",
         ):
             object.__setattr__(self, name, _words(getattr(self, name)))
+        disabled_workarounds(self.tls_disable_workarounds)  # unknown names: ConfigError
         for name in (
             "smtp_tls_protocols",
             "smtp_tls_mandatory_protocols",
@@ -181,6 +185,11 @@ class TlsOptions:
             smtp_enforce_tls=self.smtp_enforce_tls,
             smtp_tls_enforce_peername=self.smtp_tls_enforce_peername,
         )
+
+    @property
+    def workaround_mask(self) -> int:
+        """The SSL_OP_* bits ``tls_disable_workarounds`` clears (see :mod:`.workarounds`)."""
+        return disabled_workarounds(self.tls_disable_workarounds)
 
     @property
     def insecure_mx_policy(self) -> TlsLevel:
