@@ -7,6 +7,7 @@ import pytest
 from pyfix_smtp.config import Config
 from pyfix_smtp.delivery import Action
 from pyfix_smtp.delivery.effects import CacheSave, Close, Connect, Resolve
+from pyfix_smtp.delivery.report import format_delay
 from pyfix_smtp.dns.records import Rcode
 from tests.test_delivery_support import (
     GREETING,
@@ -51,6 +52,34 @@ def test_log_line_is_postfix_format(caplog: pytest.LogCaptureFixture) -> None:
     assert line.startswith("4QX: to=<rcpt@example.net>, relay=mx.example.net[192.0.2.1]:25, delay=")
     assert line.endswith(", dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4ABC)")
     assert line in caplog.messages
+
+
+@pytest.mark.parametrize(
+    ("settings", "to", "delay_digits"),
+    [
+        ({}, '"john doe"@example.net', 2),
+        ({"info_log_address_format": "internal"}, "john doe@example.net", 2),
+        ({"delay_logging_resolution_limit": 4}, '"john doe"@example.net', 4),
+    ],
+)
+def test_logged_lines_and_report_lines_agree(
+    caplog: pytest.LogCaptureFixture, settings: dict[str, object], to: str, delay_digits: int
+) -> None:
+    # info_log_address_format (global/info_log_addr_form.c) and
+    # delay_logging_resolution_limit apply to the logged lines and to
+    # DeliveryReport.log_lines() alike.
+    world = mx_world()
+    world.tick = 0.0012345
+    world.server("192.0.2.1", 25, happy())
+    with caplog.at_level("INFO", logger="pyfix_smtp.delivery"):
+        report = deliver(request(['"john doe"@example.net'], cfg=config(**settings)), world)
+    assert report.outcomes[0].recipient == "john doe@example.net"  # internal form
+    (line,) = report.log_lines()
+    assert line.startswith(f"to=<{to}>, relay=")
+    assert line in caplog.messages
+    times = report.outcomes[0].times
+    assert times is not None
+    assert f", delay={format_delay(times.total, 2, delay_digits)}, " in line
 
 
 def test_literal_nexthop_needs_no_dns() -> None:

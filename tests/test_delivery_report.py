@@ -9,7 +9,9 @@ from pyfix_smtp.delivery.report import (
     DeliveryReport,
     MessageTimes,
     RecipientOutcome,
+    external_address,
     format_delay,
+    internal_address,
 )
 from pyfix_smtp.status import Reply
 
@@ -156,6 +158,66 @@ def test_probe_outcomes_use_the_verify_words(action: Action, status: str, word: 
 def test_a_probe_is_never_a_soft_bounce() -> None:
     with pytest.raises(ValueError, match="soft bounce"):
         RecipientOutcome("a@b.example", Action.DEFERRED, "4.1.1", "x", soft_bounce=True, probe=True)
+
+
+# Postfix global/quote_822_local.c (QUOTE_FLAG_8BITCLEAN): internal -> external.
+@pytest.mark.parametrize(
+    ("internal", "external"),
+    [
+        ("bob@example.net", "bob@example.net"),
+        ("john doe@example.com", '"john doe"@example.com'),
+        ("a.b+tag@example.com", "a.b+tag@example.com"),
+        (".lead@example.com", '".lead"@example.com'),
+        ("trail.@example.com", '"trail."@example.com'),
+        ("two..dots@example.com", '"two..dots"@example.com'),
+        ("a@b@example.com", '"a@b"@example.com'),  # the last "@" ends the local part
+        ('say"hi@example.com', '"say\\"hi"@example.com'),
+        ("back\\slash@example.com", '"back\\\\slash"@example.com'),
+        ("rené@example.com", "rené@example.com"),  # 8-bit text is left alone
+        ("semi;colon@example.com", '"semi;colon"@example.com'),
+        ("@r1,@r2:john doe@example.com", '@r1,@r2:"john doe"@example.com'),  # source route
+        ("@example.com", '""@example.com'),
+        ("postmaster", "postmaster"),
+        ("", ""),
+    ],
+)
+def test_external_and_internal_address_forms(internal: str, external: str) -> None:
+    assert external_address(internal) == external
+    assert internal_address(external) == internal
+
+
+def test_internal_form_of_unusual_quoting() -> None:
+    # unquote_822_local(): quotes anywhere in the local part, a trailing backslash dropped
+    assert internal_address('"john"." doe"@example.com') == "john. doe@example.com"
+    assert internal_address("odd\\") == "odd"
+
+
+@pytest.mark.parametrize(
+    ("address_format", "to", "orig_to"),
+    [
+        ("external", '"john doe"@example.com', '"Mary Smith"@example.com'),
+        ("internal", "john doe@example.com", "Mary Smith@example.com"),
+    ],
+)
+def test_log_line_address_format(address_format: str, to: str, orig_to: str) -> None:
+    # global/log_adhoc.c: info_log_addr_form_recipient() for to= and orig_to=
+    outcome = RecipientOutcome(
+        "john doe@example.com",
+        Action.RELAYED,
+        "2.0.0",
+        "250 ok",
+        original_recipient="Mary Smith@example.com",
+    )
+    line = outcome.log_line(address_format=address_format)
+    assert line.startswith(f"to=<{to}>, orig_to=<{orig_to}>, relay=none, ")
+    report = DeliveryReport((outcome,), address_format=address_format)
+    assert report.log_lines() == [line]
+
+
+def test_log_line_rejects_an_unknown_address_format() -> None:
+    outcome = RecipientOutcome("a@b.example", Action.RELAYED, "2.0.0", "250 ok")
+    with pytest.raises(ValueError, match="external or internal"):
+        outcome.log_line(address_format="quoted")
 
 
 def test_report_views() -> None:

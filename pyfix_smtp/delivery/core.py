@@ -121,6 +121,7 @@ class _Delivery:
             soft_bounce=opts.soft_bounce,
             resolution=opts.delay_logging_resolution_limit,
             probe=request.verify_probe,
+            address_format=request.config.info_log_address_format.lower(),
         )
         sender = envelope.sender.unquoted
         ctx = Context(
@@ -144,7 +145,13 @@ class _Delivery:
         if rcpts.pending:  # outcomes decided since the last session's clock reading
             now = yield _GET_TIME
             rcpts.flush(_clock(now))
-        return DeliveryReport(rcpts.outcomes(), request.queue_id, tuple(rcpts.events))
+        return DeliveryReport(
+            rcpts.outcomes(),
+            request.queue_id,
+            tuple(rcpts.events),
+            rcpts.resolution,
+            rcpts.address_format,
+        )
 
     def _keys(self, sender: str, smtputf8: bool) -> KeyContext:
         """The request-wide label parts; one instance per distinct value, so

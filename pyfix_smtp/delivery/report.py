@@ -12,6 +12,7 @@ what pyfix_smtp logs::
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -22,7 +23,9 @@ __all__ = [
     "DeliveryReport",
     "MessageTimes",
     "RecipientOutcome",
+    "external_address",
     "format_delay",
+    "internal_address",
 ]
 
 
@@ -94,6 +97,82 @@ def format_delay(seconds: float, sig_digits: int = 2, max_digits: int = 2) -> st
     return text
 
 
+# Postfix quote_822_local.c is_822_dot_string() with QUOTE_FLAG_8BITCLEAN: a
+# local part that is not a dot-string of atoms (8-bit text allowed) is quoted.
+_NOT_822_DOT_STRING = re.compile(r'[\x00-\x20\x7f()<>@,;:\\"\[\]]|\A\.|\.\.|\.\Z')
+_822_QUOTED_PAIR = re.compile(r'["\\\r]')  # make_822_quoted_string()
+#: ``info_log_address_format`` values (Postfix info_log_addr_form.c).
+ADDRESS_FORMATS = ("external", "internal")
+
+
+def external_address(address: str) -> str:
+    """An internal-form address in external form (Postfix ``quote_822_local()``).
+
+    The local part (after a source route, up to the last ``@``) is left as
+    it is when it is an RFC 822 dot-string, else it becomes a quoted string:
+    ``john doe@example.com`` -> ``"john doe"@example.com``. The empty
+    address stays empty.
+    """
+    if not address:
+        return address
+    start = 0
+    if address[0] == "@":  # skip a source route "@a,@b:"
+        colon = address.find(":")
+        if colon >= 0:
+            start = colon + 1
+    end = address.rfind("@", start)
+    if end < 0:
+        end = len(address)
+    local = address[start:end]
+    if local and _NOT_822_DOT_STRING.search(local) is None:
+        return address
+    quoted = _822_QUOTED_PAIR.sub(r"\\\g<0>", local)
+    return f'{address[:start]}"{quoted}"{address[end:]}'
+
+
+def _same(address: str) -> str:
+    return address
+
+
+def internal_address(address: str) -> str:
+    """An external-form address in internal form (Postfix ``unquote_822_local()``).
+
+    Quotes and backslash escapes are removed up to the last unquoted ``@``;
+    the domain part is left as it is.
+    """
+    if '"' not in address and "\\" not in address:
+        return address
+    start = 0
+    if address[0] == "@":
+        colon = address.find(":")
+        if colon >= 0:
+            start = colon + 1
+    out: list[str] = [address[:start]]
+    bare_at = -1  # position in out / address of the last unquoted "@"
+    bare_src = -1
+    in_quote = False
+    i, n = start, len(address)
+    while i < n:
+        ch = address[i]
+        if ch == '"':
+            in_quote = not in_quote
+            i += 1
+            continue
+        if ch == "@":
+            if not in_quote:
+                bare_at, bare_src = len(out), i
+        elif ch == "\\":
+            i += 1
+            if i == n:  # a trailing backslash is dropped
+                break
+            ch = address[i]
+        out.append(ch)
+        i += 1
+    if bare_at >= 0:
+        return "".join(out[:bare_at]) + address[bare_src:]
+    return "".join(out)
+
+
 @dataclass(frozen=True, slots=True)
 class MessageTimes:
     """Time stamps of one delivery attempt, in seconds (any common epoch).
@@ -139,7 +218,8 @@ class RecipientOutcome:
 
     Attributes:
         recipient: the recipient address as given (internal form).
-        original_recipient: the original recipient (ORCPT), when known.
+        original_recipient: the original recipient (from the ORCPT), when
+            known, in internal form too.
         action: delivered, relayed, deferred or bounced.
         status: RFC 3463 enhanced status code, e.g. ``"2.0.0"`` or ``"4.4.1"``.
         reason: Postfix's text, e.g. ``"host mx.example[192.0.2.1] said: 550
@@ -180,12 +260,26 @@ class RecipientOutcome:
         if self.soft_bounce and (self.action is not Action.DEFERRED or self.probe):
             raise ValueError("only a deferred outcome of a message can be a soft bounce")
 
-    def log_line(self, queue_id: str = "", resolution_digits: int = 2) -> str:
-        """The Postfix ``log_adhoc()`` line for this outcome."""
-        parts = [f"to=<{self.recipient}>"]
+    def log_line(
+        self, queue_id: str = "", resolution_digits: int = 2, address_format: str = "external"
+    ) -> str:
+        """The Postfix ``log_adhoc()`` line for this outcome.
+
+        *address_format* is ``info_log_address_format``: ``external``
+        (Postfix's default) quotes the addresses as RFC 822 requires,
+        ``internal`` prints them unquoted.
+        """
+        if address_format == "external":
+            form = external_address
+        elif address_format == "internal":
+            form = _same
+        else:
+            raise ValueError(f"address_format must be external or internal, not {address_format!r}")
+        recipient = self.recipient
+        parts = [f"to=<{form(recipient)}>"]  # global/log_adhoc.c info_log_addr_form_recipient()
         orig = self.original_recipient
-        if orig and orig.casefold() != self.recipient.casefold():
-            parts.append(f"orig_to=<{orig}>")
+        if orig and orig.casefold() != recipient.casefold():
+            parts.append(f"orig_to=<{form(orig)}>")
         parts.append(f"relay={self.relay}")
         if self.conn_use > 1:
             parts.append(f"conn_use={self.conn_use}")
@@ -214,6 +308,10 @@ class DeliveryReport:
     #: Postfix-format log lines of informational events (hosts skipped, TLS
     #: fallbacks), in order; the per-recipient lines come from ``outcomes``.
     events: tuple[str, ...] = field(default=())
+    #: ``delay_logging_resolution_limit`` and ``info_log_address_format``
+    #: of the delivery: :meth:`log_lines` gives the lines as they were logged.
+    resolution_digits: int = 2
+    address_format: str = "external"
 
     def __iter__(self) -> Iterator[RecipientOutcome]:
         return iter(self.outcomes)
@@ -237,4 +335,5 @@ class DeliveryReport:
 
     def log_lines(self) -> list[str]:
         """Every per-recipient Postfix log line, in recipient order."""
-        return [o.log_line(self.queue_id) for o in self.outcomes]
+        digits, form = self.resolution_digits, self.address_format
+        return [o.log_line(self.queue_id, digits, form) for o in self.outcomes]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from pyfix_smtp.delivery.report import Action, MessageTimes, RecipientOutcome
+from pyfix_smtp.delivery.report import Action, MessageTimes, RecipientOutcome, internal_address
 from pyfix_smtp.delivery.trouble import Judgement, Verdict, judge
 from pyfix_smtp.protocol.envelope import Envelope
 from pyfix_smtp.status import Failure, Reply
@@ -64,6 +64,7 @@ class Recipients:
         "_marks",
         "_outcomes",
         "_pending",
+        "address_format",
         "arrival",
         "envelope",
         "events",
@@ -87,6 +88,7 @@ class Recipients:
         soft_bounce: bool = False,
         resolution: int = 2,
         probe: bool = False,
+        address_format: str = "external",
     ) -> None:
         self.envelope = envelope
         count = len(envelope.recipients)
@@ -104,6 +106,8 @@ class Recipients:
         self.resolution = resolution
         #: An address-verification probe (Postfix DEL_REQ_FLAG_MTA_VRFY).
         self.probe = probe
+        #: ``info_log_address_format`` for the log lines.
+        self.address_format = address_format
         #: The last failure recorded (Postfix ``state->why``), for the
         #: recipients left over after the last server.
         self.why: Failure | None = None
@@ -276,11 +280,13 @@ class Recipients:
         if not self._pending:
             return
         resolution = self.resolution
+        address_format = self.address_format
         log = LOGGER.isEnabledFor(logging.INFO)
         recipients = self.envelope.recipients
         for p in self._pending:
             recipient = recipients[p.index]
-            orcpt = recipient.orcpt.address if recipient.orcpt is not None else None
+            # ORCPT holds the external form; outcomes keep addresses internal.
+            orcpt = internal_address(recipient.orcpt.address) if recipient.orcpt else None
             setup = p.setup_done if p.setup_done is not None else now
             outcome = RecipientOutcome(  # positional: the fields in order
                 recipient.address.unquoted,
@@ -299,7 +305,7 @@ class Recipients:
                 self._decided += 1
             self._outcomes[p.index] = outcome
             if log:
-                LOGGER.info("%s", outcome.log_line(self.queue_id, resolution))
+                LOGGER.info("%s", outcome.log_line(self.queue_id, resolution, address_format))
         self._pending.clear()
 
     def cleanup(self) -> None:

@@ -9,7 +9,12 @@ carry the same relay, DSN, status word and reason:
   here) are logged ``status=deliverable`` or ``status=undeliverable``
   (global/sent.c, defer.c, bounce.c), also when ``soft_bounce = yes`` would
   have turned a message's bounce into ``status=SOFTBOUNCE`` (bounce.c
-  ``bounce_append_intern()`` looks at the probe flag first).
+  ``bounce_append_intern()`` looks at the probe flag first);
+* ``to=<...>`` and ``orig_to=<...>`` show addresses in the form
+  ``info_log_address_format`` asks for: ``"john doe"@example`` (external,
+  the default; global/info_log_addr_form.c) or ``john doe@example``
+  (internal). Postfix's ``orig_to`` comes from a virtual alias there, ours
+  from the ORCPT the caller passes.
 
 The Postfix here is Debian's 3.7; the code paths involved are the same in
 3.11 (checked against its source).
@@ -17,17 +22,22 @@ The Postfix here is Debian's 3.7; the code paths involved are the same in
 
 from __future__ import annotations
 
+import logging
 import re
+import tempfile
+import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import pytest
 
-from pyfix_smtp import Config, Envelope, RecipientOutcome
+from pyfix_smtp import Config, Envelope, Recipient, RecipientOutcome
+from pyfix_smtp.address import Mailbox
 from pyfix_smtp.testing import Script, SinkServer
 from tests.peers.delivery import MYHOSTNAME, Deliverer
-from tests.peers.postfix_client import PostfixClient, PostfixResult, start_postfix_client
+from tests.peers.postfix_client import PostfixClient, start_postfix_client
 
 pytestmark = pytest.mark.peers
 
@@ -44,7 +54,10 @@ SERVERS: dict[str, dict[str, Script]] = {
 SERVICES: dict[str, dict[str, str]] = {
     "plain": {"smtp_tls_security_level": "none"},
     "softbounce": {"smtp_tls_security_level": "none", "soft_bounce": "yes"},
+    "internal": {"smtp_tls_security_level": "none", "info_log_address_format": "internal"},
 }
+#: Postfix's virtual alias for the orig_to cases: this local part becomes "bob"
+ALIASED = "mary smith"
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,9 @@ class Case:
     service: str = "plain"
     probe: bool = False
     local_part: str = "bob"
+    #: the recipient reached Postfix as ``"mary smith"@...`` and was aliased
+    #: to bob: Postfix logs orig_to=, we pass the original as ORCPT
+    aliased: bool = False
     config: dict[str, object] = field(default_factory=dict)
 
 
@@ -65,13 +81,36 @@ CASES: dict[str, Case] = {
     "probe refused at greeting": Case("greets 421", probe=True),
     "probe under soft_bounce": Case("rejects", "softbounce", probe=True),
     "message under soft_bounce": Case("rejects", "softbounce"),
+    "quoted recipient": Case("accepts", local_part='"john doe"'),
+    "quoted recipient, internal form": Case("accepts", "internal", local_part='"john doe"'),
+    "quoted original recipient": Case("accepts", aliased=True),
+    "quoted original recipient, internal form": Case("accepts", "internal", aliased=True),
+    "quoted probe": Case("rejects", probe=True, local_part='"john doe"'),
 }
 
-OUR_LINE = re.compile(
-    r"^to=<(?P<rcpt>.+?)>, (?:orig_to=<.+?>, )?relay=(?P<relay>\S+), (?:conn_use=\d+, )?"
-    r"delay=[\d.]+, delays=[\d./]+, dsn=(?P<dsn>[\d.]+), status=(?P<status>\w+)"
-    r" \((?P<reason>.*)\)$"
+LINE = (
+    r"to=<(?P<rcpt>.+?)>, (?:orig_to=<(?P<orig>.+?)>, )?relay=(?P<relay>\S+),"
+    r" (?:conn_use=\d+, )?delay=[\d.]+, delays=[\d./]+, dsn=(?P<dsn>[\d.]+),"
+    r" status=(?P<status>\w+) \((?P<reason>.*)\)$"
 )
+OUR_LINE = re.compile("^" + LINE)
+POSTFIX_LINE = re.compile(r"postfix/\w+\[\d+\]: \w+: " + LINE)
+
+
+@dataclass(frozen=True)
+class Logged:
+    """The fields of one ``to=<...>`` line."""
+
+    rcpt: str
+    orig: str | None
+    relay: str
+    dsn: str
+    status: str
+    reason: str
+
+    @classmethod
+    def of(cls, match: re.Match[str]) -> Logged:
+        return cls(*match.group("rcpt", "orig", "relay", "dsn", "status", "reason"))
 
 
 @dataclass
@@ -80,13 +119,30 @@ class Reference:
 
     postfix: PostfixClient
     servers: dict[str, SinkServer]
-    recipients: dict[str, str]  # case -> Postfix's recipient
+    recipients: dict[str, str]  # case -> the recipient submitted to Postfix
+    lines: dict[str, Logged]  # case -> Postfix's line
 
-    def result(self, case: str) -> PostfixResult:
-        return self.postfix.results()[self.recipients[case]][-1]
+    def result(self, case: str) -> Logged:
+        return self.lines[case]
 
-    def domain(self, case: str) -> str:
-        return self.recipients[case].rpartition("@")[2]
+
+def postfix_lines(postfix: PostfixClient, recipients: dict[str, str]) -> dict[str, Logged]:
+    """Postfix's last ``to=`` line per case (by the case's own domain), once all are there."""
+    domains = {rcpt.rpartition("@")[2]: case for case, rcpt in recipients.items()}
+    deadline = time.monotonic() + 30
+    while True:
+        found: dict[str, Logged] = {}
+        for line in postfix.log().splitlines():
+            match = POSTFIX_LINE.search(line)
+            if match:
+                case = domains.get(match["rcpt"].rpartition("@")[2])
+                if case is not None:
+                    found[case] = Logged.of(match)
+        if len(found) == len(recipients):
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Postfix logged no line for {set(recipients) - set(found)}")
+        time.sleep(0.05)
 
 
 def message(tag: str) -> bytes:
@@ -106,9 +162,20 @@ def reference() -> Iterator[Reference]:
     for i, (name, case) in enumerate(CASES.items()):
         domain = f"log{i}.test"
         routes[domain] = f"{case.service}:{servers[case.server].nexthop}"
-        recipients[name] = f"{case.local_part}@{domain}"
+        local = f'"{ALIASED}"' if case.aliased else case.local_part
+        recipients[name] = f"{local}@{domain}"
+    tables = Path(tempfile.mkdtemp(prefix="pyfix-logline-"))
+    tables.chmod(0o755)
+    aliases = tables / "virtual"
+    # cleanup(8) looks virtual aliases up in external form (Postfix 3.5+)
+    aliases.write_text(f'/^"{ALIASED}"@(log[0-9]+\\.test)$/ bob@$1\n')
+    aliases.chmod(0o644)
     try:
-        postfix = start_postfix_client(services=SERVICES, routes=routes)
+        postfix = start_postfix_client(
+            services=SERVICES,
+            routes=routes,
+            main_cf={"virtual_alias_maps": f"regexp:{aliases}"},
+        )
     except BaseException:
         for server in servers.values():
             server.stop()
@@ -119,12 +186,13 @@ def reference() -> Iterator[Reference]:
                 postfix.submit(SENDER, [recipients[name]], verify=True)
             else:
                 postfix.submit(SENDER, [recipients[name]], message(name))
-        postfix.wait(recipients.values())
-        yield Reference(postfix, servers, recipients)
+        yield Reference(postfix, servers, recipients, postfix_lines(postfix, recipients))
     finally:
         postfix.stop()
         for server in servers.values():
             server.stop()
+        aliases.unlink()
+        tables.rmdir()
 
 
 def ours(deliverer: Deliverer, reference: Reference, name: str) -> RecipientOutcome:
@@ -133,8 +201,13 @@ def ours(deliverer: Deliverer, reference: Reference, name: str) -> RecipientOutc
     settings: dict[str, object] = dict(SERVICES[case.service])
     settings["soft_bounce"] = settings.get("soft_bounce") == "yes"
     cfg = Config(myhostname=MYHOSTNAME, **settings, **case.config)  # type: ignore[arg-type]
+    given = reference.recipients[name]
+    if case.aliased:  # what Postfix's virtual alias did, as an ORCPT
+        rcpt = Recipient("bob@" + given.rpartition("@")[2], orcpt=Mailbox.parse(given))
+    else:
+        rcpt = Recipient(given)
     report = deliverer(
-        Envelope(SENDER, [reference.recipients[name]]),
+        Envelope(SENDER, [rcpt]),
         message(uuid.uuid4().hex),
         reference.servers[case.server].nexthop,
         cfg,
@@ -149,18 +222,21 @@ def normalise(reason: str) -> str:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_log_line_matches_postfix(deliverer: Deliverer, reference: Reference, name: str) -> None:
+def test_log_line_matches_postfix(
+    deliverer: Deliverer, reference: Reference, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pyfix_smtp.delivery")
     outcome = ours(deliverer, reference, name)
     theirs = reference.result(name)
-    line = OUR_LINE.match(outcome.log_line())
-    assert line is not None, outcome.log_line()
-    assert (line["rcpt"], line["relay"], line["dsn"], line["status"]) == (
-        reference.recipients[name],
-        theirs.relay,
-        theirs.dsn,
-        theirs.status,
+    assert outcome.recipient == theirs.rcpt.replace('"', "")  # the report keeps the internal form
+    logged = [r.getMessage() for r in caplog.records if "to=<" in r.getMessage()]
+    assert len(logged) == 1, logged
+    line = OUR_LINE.match(logged[0])
+    assert line is not None, logged[0]
+    mine = Logged.of(line)
+    assert replace(mine, reason=normalise(mine.reason)) == replace(
+        theirs, reason=normalise(theirs.reason)
     )
-    assert normalise(line["reason"]) == normalise(theirs.reason)
 
 
 def test_probe_words_are_postfix_words(reference: Reference) -> None:
@@ -173,4 +249,15 @@ def test_probe_words_are_postfix_words(reference: Reference) -> None:
         "probe refused at greeting": "undeliverable",
         "probe under soft_bounce": "undeliverable",
         "message under soft_bounce": "SOFTBOUNCE",
+    } | {name: "sent" for name in CASES if name.startswith("quoted ")} | {
+        "quoted probe": "undeliverable"
     }
+    # ... and the address forms: info_log_address_format
+    forms = {name: (reference.result(name).rcpt, reference.result(name).orig) for name in CASES}
+    assert forms["quoted recipient"] == ('"john doe"@log6.test', None)
+    assert forms["quoted recipient, internal form"] == ("john doe@log7.test", None)
+    assert forms["quoted original recipient"] == ("bob@log8.test", '"mary smith"@log8.test')
+    assert forms["quoted original recipient, internal form"] == (
+        "bob@log9.test",
+        "mary smith@log9.test",
+    )
