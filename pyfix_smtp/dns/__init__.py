@@ -8,6 +8,7 @@
   asyncio) and the system resolver.
 * :mod:`pyfix_smtp.dns.runner` - :func:`plan_sync` / :func:`plan_async`.
 * :mod:`pyfix_smtp.dns.records` - the query and answer types.
+* :mod:`pyfix_smtp.dns.probe` - ``dnssec_probe``: is DNSSEC validation available?
 
 The I/O modules (``resolve``, ``runner``) are imported on first use, so
 importing the planner never imports sockets or asyncio.

@@ -79,7 +79,9 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_CNAME_QUERIES = 10  # Postfix dns_lookup_x(): "for (count = 0; count < 10; count++)"
 
-_DNS_TYPES = frozenset({"A", "AAAA", "MX", "SRV", "TLSA", "TXT", "CNAME"})
+# NS, SOA and PTR only for dnssec_probe: their records are not kept (the rcode
+# and the AD bit are what the probe needs).
+_DNS_TYPES = frozenset({"A", "AAAA", "MX", "SRV", "TLSA", "TXT", "CNAME", "NS", "SOA", "PTR"})
 _ANSWERED = frozenset({Rcode.NOERROR, Rcode.NODATA, Rcode.NXDOMAIN})
 
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pyfix_smtp.delivery.request import DeliveryRequest
     from pyfix_smtp.dns.options import PlanOptions
     from pyfix_smtp.dns.plan import AsyncResolver, Resolver
+    from pyfix_smtp.dns.probe import DnssecProbe
     from pyfix_smtp.dns.records import Answer, Query
     from pyfix_smtp.protocol.envelope import Envelope
     from pyfix_smtp.sasl.cache import AuthFailureCache
@@ -111,6 +112,9 @@ class _ClientBase:
         # id(config) -> (config, planner options, SASL cache): hashing a Config
         # hashes every parameter, so look it up by identity.
         self._per_config: dict[int, tuple[Config, PlanOptions, AuthFailureCache | None]] = {}
+        #: DNSSEC availability and the one dnssec_probe (Postfix dns_sec.c keeps
+        #: it per process); made by the first delivery at smtp_dns_support_level = dnssec.
+        self.dnssec_probe: DnssecProbe | None = None
 
     def _config_state(self, cfg: Config) -> tuple[Config, PlanOptions, AuthFailureCache | None]:
         """What *cfg* implies for this client, computed once per Config object."""
@@ -130,11 +134,25 @@ class _ClientBase:
             from pyfix_smtp.sasl.cache import open_auth_cache
 
             sasl = open_auth_cache(cfg.smtp_sasl_auth_cache_name, cfg.smtp_sasl_auth_cache_time)
+        if cfg.smtp_dns_support_level == "dnssec":
+            from pyfix_smtp.dns.probe import parse_probe
+
+            parse_probe(cfg.dnssec_probe)  # a malformed value: ConfigError, nothing sent
         if len(self._per_config) >= 16:
             self._per_config.clear()
         state = (cfg, opts, sasl)
         self._per_config[id(cfg)] = state
         return state
+
+    def _want_dnssec_probe(self, text: str) -> None:
+        """Lookups now ask for DNSSEC validation: probe with *text* if none validates."""
+        probe = self.dnssec_probe
+        if probe is None:
+            from pyfix_smtp.dns.probe import DnssecProbe
+
+            self.dnssec_probe = DnssecProbe(text)
+        elif not probe.settled:
+            probe.configure(text)
 
     def _request(
         self,
@@ -148,6 +166,8 @@ class _ClientBase:
         build_request, prepare_content = _core().build_request, _core().prepare_content
         cfg = config if config is not None else self.config
         _, plan_options, sasl_cache = self._config_state(cfg)
+        if cfg.smtp_dns_support_level == "dnssec":
+            self._want_dnssec_probe(cfg.dnssec_probe)
         if self.sts_cache is None and (self.mta_sts or cfg.smtp_mta_sts_enable):
             from pyfix_smtp.tls.stscache import MemoryStsCache
 
@@ -199,7 +219,14 @@ class _SyncLookup:
         self.client = client
 
     def lookup(self, query: Query) -> Answer:
-        return self.client.resolver.lookup(query)
+        client = self.client
+        answer = client.resolver.lookup(query)
+        probe = client.dnssec_probe
+        if probe is not None and not probe.settled:
+            ask = probe.observe(answer, query)
+            if ask is not None:  # Postfix dns_lookup_x(): dns_sec_probe()
+                _log_probe(probe.verdict(client.resolver.lookup(ask)))
+        return answer
 
 
 class _AsyncLookup:
@@ -211,7 +238,24 @@ class _AsyncLookup:
         self.client = client
 
     async def lookup(self, query: Query) -> Answer:
-        return await self.client.resolver.lookup(query)
+        client = self.client
+        answer = await client.resolver.lookup(query)
+        probe = client.dnssec_probe
+        if probe is not None and not probe.settled:
+            ask = probe.observe(answer, query)  # marks the probe sent: concurrent lookups skip it
+            if ask is not None:
+                _log_probe(probe.verdict(await client.resolver.lookup(ask)))
+        return answer
+
+
+def _log_probe(warnings: list[str]) -> None:
+    """Log the DNSSEC probe's warnings as Postfix dns_sec_probe() does (msg_warn)."""
+    if warnings:
+        import logging
+
+        log = logging.getLogger("pyfix_smtp.dns")
+        for line in warnings:
+            log.warning("%s", line)
 
 
 class Client(_ClientBase):
