@@ -111,8 +111,16 @@ def test_statuses_say_where_or_why() -> None:
 BASE: dict[str, object] = {"inet_interfaces": "192.0.2.1", "proxy_interfaces": ""}
 
 #: Settings a parameter only acts together with.
+_GENERIC = {"smtp_generic_maps": "inline:{{a@example.org=b@example.net}}"}
 TOGETHER_WITH: dict[str, dict[str, object]] = {
     "smtp_send_dummy_mail_auth": {"smtp_sasl_auth_enable": True},
+    # The generic(5) lookup parameters shape GenericMaps, built only with a table.
+    "recipient_delimiter": _GENERIC,
+    "propagate_unmatched_extensions": _GENERIC,
+    "myorigin": _GENERIC,
+    "mydestination": _GENERIC,
+    "owner_request_special": _GENERIC,
+    "double_bounce_sender": _GENERIC,
 }
 
 #: Values that differ from the default where the type alone cannot pick one.
@@ -164,6 +172,11 @@ OTHER_VALUE: dict[str, object] = {
     "smtp_bind_address": "192.0.2.9",
     "smtp_bind_address6": "2001:db8::9",
     "smtp_connection_cache_destinations": "example.com",
+    "propagate_unmatched_extensions": "generic",
+    "mydestination": "mail.example.org",
+    "recipient_delimiter": "+",
+    "myorigin": "example.org",
+    "double_bounce_sender": "bounce-twice",
 }
 
 

@@ -212,6 +212,13 @@ class ConfigFields:
     default_destination_concurrency_limit: int
     default_delivery_status_filter: TableList
     propagate_unmatched_extensions: tuple[str, ...]
+    recipient_delimiter: str
+    myorigin: str
+    mydestination: tuple[str, ...]
+    owner_request_special: bool
+    double_bounce_sender: str
+    line_length_limit: int
+    header_size_limit: int
     _unknown_items: tuple[tuple[str, str], ...]
     _texts: tuple[tuple[str, str], ...] = field(compare=False)
     _objects: tuple[tuple[str, object], ...] = field(compare=False)

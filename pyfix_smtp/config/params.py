@@ -364,8 +364,11 @@ PARAMETERS: tuple[Param, ...] = (
         _TABLES,
         "",
         _COMPAT,
-        ACC,
-        "not read: no rewriting of envelope and header addresses (generic(5)) yet",
+        IMPL,
+        (
+            "delivery: MAIL FROM, RCPT TO and the addresses of primary sender/recipient headers "
+            "are rewritten (address_rewrite); reports keep the original addresses"
+        ),
         twin=True,
     ),
     _p(
@@ -390,8 +393,11 @@ PARAMETERS: tuple[Param, ...] = (
         _TABLES,
         "",
         _COMPAT,
-        ACC,
-        "not read: header_checks(5) actions on outgoing primary headers are not applied",
+        IMPL,
+        (
+            "content encoder: header_checks(5) on primary headers (protocol/header_checks.py); "
+            "WARN, INFO, REPLACE, PREPEND, STRIP, IGNORE; other actions are logged, not applied"
+        ),
         twin=True,
     ),
     _p(
@@ -399,8 +405,8 @@ PARAMETERS: tuple[Param, ...] = (
         _TABLES,
         "",
         _COMPAT,
-        ACC,
-        "not read: header_checks(5) actions on MIME headers are not applied",
+        IMPL,
+        "content encoder: header_checks(5) on MIME headers and on headers after a boundary",
         twin=True,
     ),
     _p(
@@ -408,8 +414,8 @@ PARAMETERS: tuple[Param, ...] = (
         _TABLES,
         "",
         _COMPAT,
-        ACC,
-        "not read: header_checks(5) actions on attached message headers are not applied",
+        IMPL,
+        "content encoder: header_checks(5) on the headers of attached messages",
         twin=True,
     ),
     _p(
@@ -417,8 +423,8 @@ PARAMETERS: tuple[Param, ...] = (
         _TABLES,
         "",
         _COMPAT,
-        ACC,
-        "not read: body_checks(5) actions on body lines are not applied",
+        IMPL,
+        "content encoder: body_checks(5) on body lines, in pieces of line_length_limit octets",
         twin=True,
     ),
     _p(
@@ -1895,11 +1901,93 @@ PARAMETERS: tuple[Param, ...] = (
     ),
     _p(
         "propagate_unmatched_extensions",
-        _LIST,
+        List(choices=("canonical", "virtual", "alias", "forward", "include", "generic")),
         "canonical, virtual",
         _GLOBAL,
-        ACC,
-        "not read: only smtp_generic_maps would use it",
+        IMPL,
+        (
+            "smtp_generic_maps: with generic listed, an address extension only the stripped key "
+            "matched is appended to the result; the other names concern other Postfix daemons"
+        ),
+        in_manual=False,
+    ),
+    _p(
+        "recipient_delimiter",
+        _STR,
+        "",
+        _GLOBAL,
+        IMPL,
+        (
+            "smtp_generic_maps and sender-dependent SASL password lookups: user+ext@domain is "
+            "also looked up as user@domain"
+        ),
+        in_manual=False,
+    ),
+    _p(
+        "myorigin",
+        _NONEMPTY,
+        "$myhostname",
+        _GLOBAL,
+        IMPL,
+        (
+            "smtp_generic_maps: its users match a bare user key, and a result without @domain "
+            "gets @$myorigin; also a local domain for sender-dependent SASL password lookups"
+        ),
+        in_manual=False,
+    ),
+    _p(
+        "mydestination",
+        _LIST,
+        "$myhostname, localhost.$mydomain, localhost",
+        _GLOBAL,
+        IMPL,
+        (
+            "smtp_generic_maps and sender-dependent SASL password lookups: domains whose users "
+            "match a bare user key; only plain names are compared (no tables, no parent domains)"
+        ),
+        partly=True,
+        in_manual=False,
+    ),
+    _p(
+        "owner_request_special",
+        _BOOL,
+        "yes",
+        _GLOBAL,
+        IMPL,
+        "smtp_generic_maps: owner-x and x-request keep their '-' when it is a recipient_delimiter",
+        in_manual=False,
+    ),
+    _p(
+        "double_bounce_sender",
+        _NONEMPTY,
+        "double-bounce",
+        _GLOBAL,
+        IMPL,
+        "smtp_generic_maps: this local part is never split at a recipient_delimiter",
+        in_manual=False,
+    ),
+    _p(
+        "line_length_limit",
+        Int(min=512),
+        "2048",
+        _GLOBAL,
+        IMPL,
+        (
+            "smtp_body_checks see body lines in pieces of this many octets; the longest server "
+            "reply line kept"
+        ),
+        in_manual=False,
+    ),
+    _p(
+        "header_size_limit",
+        Int(min=1),
+        "102400",
+        _GLOBAL,
+        IMPL,
+        (
+            "content encoder: the most octets of one header held for MIME conversion and header "
+            "checks; a longer header is checked on its first octets"
+        ),
         in_manual=False,
     ),
 )

@@ -18,6 +18,7 @@ from pyfix_smtp.delivery.request import DeliveryRequest
 from pyfix_smtp.delivery.session import Session
 from pyfix_smtp.delivery.state import Recipients
 from pyfix_smtp.delivery.trouble import Judgement
+from pyfix_smtp.protocol.envelope import Envelope
 from pyfix_smtp.protocol.events import Closed, Stage
 from pyfix_smtp.protocol.failures import lost_failure
 from pyfix_smtp.status import Failure, Reply
@@ -44,6 +45,9 @@ class Context:
             SMTP_MISC_FLAG_CONN_LOAD / _STORE).
         cache_used: addresses of connections reused in this delivery.
         keys: the request-wide parts of cache labels.
+        wire_envelope: the envelope the transactions send when
+            ``smtp_generic_maps`` rewrote it (same recipients, same order);
+            None: the request's own. Reports keep the request's addresses.
     """
 
     request: DeliveryRequest
@@ -56,6 +60,7 @@ class Context:
     conn_load: bool = False
     conn_store: bool = False
     cache_used: set[str] = field(default_factory=set)
+    wire_envelope: Envelope | None = None
 
     @property
     def lmtp(self) -> bool:

@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import replace
 
+from pyfix_smtp.address_rewrite import GenericMaps
 from pyfix_smtp.delivery.cache_keys import KeyContext, dest_label, endpoint_label
 from pyfix_smtp.delivery.context import Context
 from pyfix_smtp.delivery.effects import (
@@ -69,7 +70,9 @@ from pyfix_smtp.dns.options import Family, PlanOptions
 from pyfix_smtp.dns.plan import final_failure, plan_site_batched
 from pyfix_smtp.dns.records import Answer
 from pyfix_smtp.dns.results import Candidate, Origin, Site, Source
+from pyfix_smtp.errors import CommandError, LookupTableError
 from pyfix_smtp.protocol.connection import ClientConnection, ClientOptions, State
+from pyfix_smtp.protocol.envelope import Recipient
 from pyfix_smtp.protocol.events import RsetResult
 from pyfix_smtp.protocol.extensions import EhloDiscard
 from pyfix_smtp.status import Failure
@@ -104,6 +107,8 @@ class _Delivery:
         self.policies: dict[tuple[str, str, int, str], TlsPolicy] = {}
         #: ids of the sites taken from the memo (alive there, never rebuilt)
         self.stable_sites: set[int] = set()
+        #: the DNS planner options of a TCP delivery (our interface addresses)
+        self.plan_options: PlanOptions | None = None
 
     # -- the whole request ---------------------------------------------------
 
@@ -132,10 +137,14 @@ class _Delivery:
             keys=self._keys(sender, envelope.requires_smtputf8),
         )
         self.ctx = ctx
+        if opts.generic_maps is not None:
+            self._generic_envelope(ctx, opts.generic_maps)
         destinations = request.destinations
         fallback = False
         plan_options: PlanOptions | None = None
-        if destinations[0].path is not None:
+        if not rcpts.left:
+            pass  # smtp_generic_maps failed: everyone is deferred, nothing to connect for
+        elif destinations[0].path is not None:
             yield from self._connect_local(destinations[0])
         else:
             plan_options = request.planner_options()
@@ -152,6 +161,43 @@ class _Delivery:
             rcpts.resolution,
             rcpts.address_format,
         )
+
+    def _generic_envelope(self, ctx: Context, generic: GenericMaps) -> None:
+        """Rewrite MAIL FROM and RCPT TO once for the whole delivery (smtp_generic_maps).
+
+        Postfix smtp_proto.c smtp_loop() rewrites each address as it sends
+        it; the result is the same for every server, so it is done once. A
+        rewritten recipient without ORCPT gets its original address as ORCPT,
+        as Postfix sends ``rcpt->orig_addr``. A lookup error stops Postfix's
+        smtp(8) ("map lookup problem", fatal) and its queue manager defers
+        the message: here every recipient is deferred (4.3.0) and no
+        connection is made.
+        """
+        rcpts = ctx.rcpts
+        original = self.request.envelope
+        try:
+            wire, mappings = generic.rewrite_envelope(original)
+        except (LookupTableError, CommandError) as exc:
+            # CommandError: a recipient mapped to the null address (Postfix would
+            # send "RCPT TO:<>").
+            text = f"{generic.parameter} map lookup problem: {exc}"
+            rcpts.warning(text)
+            rcpts.final_server = True
+            rcpts.fail_all(Failure("4.3.0", text), relay="none")
+            rcpts.cleanup()
+            return
+        for mapping in mappings:
+            if mapping.warning is not None:
+                rcpts.warning(mapping.warning)  # smtp_map11_internal(): multi-valued result
+        if wire is original:
+            return
+        recipients = tuple(
+            Recipient(new.address, orcpt=old.address, notify=new.notify)
+            if new is not old and old.orcpt is None
+            else new
+            for old, new in zip(original.recipients, wire.recipients, strict=True)
+        )
+        ctx.wire_envelope = replace(wire, recipients=recipients)
 
     def _keys(self, sender: str, smtputf8: bool) -> KeyContext:
         """The request-wide label parts; one instance per distinct value, so
@@ -295,6 +341,7 @@ class _Delivery:
         """Postfix smtp_connect_inet(); returns whether the last site tried was a fallback relay."""
         ctx = self._ctx
         rcpts = ctx.rcpts
+        self.plan_options = plan_options
         if not plan_options.inet_protocols:
             rcpts.why = Failure("4.4.4", "all network protocols are disabled")
             return False
@@ -815,14 +862,18 @@ class _Delivery:
         unix = candidate.family is Family.UNIX
         endpoint = Endpoint(candidate.hostname, candidate.address, candidate.port, unix=unix)
         bind: str | None = None
+        enforce = opts.smtp_bind_address_enforce
         if not unix:
             text = opts.smtp_bind_address6 if candidate.is_ipv6 else opts.smtp_bind_address
             bind = text.strip("[]") or None
+            if bind is None:  # "running as a virtual host": a failed bind is only a warning
+                bind = self._virtual_host_address(candidate.is_ipv6)
+                enforce = False
         result = yield Connect(
             endpoint,
             opts.timeouts["smtp_connect_timeout"],
             bind_address=bind,
-            bind_enforce=opts.smtp_bind_address_enforce,
+            bind_enforce=enforce,
         )
         if isinstance(result, IoFailure):
             if result.kind is IoFailureKind.BIND:
@@ -849,6 +900,33 @@ class _Delivery:
             loop_detect=site.loop_detection,
             expire=expire,
         )
+
+    def _virtual_host_address(self, ipv6: bool) -> str | None:
+        """Postfix smtp_connect_addr() without ``smtp_bind_address(6)``.
+
+        When ``inet_interfaces`` has exactly one address of the server's
+        family and it is not a loopback address, the client binds to it,
+        so that the mail comes from the "right" machine address.
+        """
+        plan = self.plan_options
+        if plan is None or not plan.own_addresses:
+            return None
+        memo = self.options.memo
+        key = ("virtual-host", id(plan))
+        found = memo.get(key)
+        if found is None or found[0] is not plan:
+            chosen: list[str | None] = []
+            for version in (4, 6):
+                mine = [a for a in plan.own_addresses if a.version == version]
+                single = len(mine) == 1 and not mine[0].is_loopback
+                chosen.append(str(mine[0]) if single else None)
+            found = (plan, chosen[0], chosen[1])
+            if len(memo) > 4096:
+                memo.clear()
+            memo[key] = found
+        address = found[2] if ipv6 else found[1]
+        assert address is None or isinstance(address, str)
+        return address
 
     def _client_options(self, endpoint: Endpoint) -> ClientOptions:
         """The protocol machine's options for one server.

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pyfix_smtp.address_rewrite import GenericMaps
 from pyfix_smtp.config import Config
 from pyfix_smtp.errors import ConfigError, TlsPolicyError
 from pyfix_smtp.maps import TableList
 from pyfix_smtp.protocol.connection import ClientOptions
 from pyfix_smtp.protocol.content import EncoderOptions
 from pyfix_smtp.protocol.events import Stage
+from pyfix_smtp.protocol.header_checks import ContentChecks
 from pyfix_smtp.sasl.options import SaslOptions
 from pyfix_smtp.tls.levels import TlsLevel
 from pyfix_smtp.tls.options import TlsOptions
@@ -90,6 +92,12 @@ class DeliveryOptions:
     smtp_discard_ehlo_keyword_address_maps: TableList
     smtp_pix_workaround_maps: TableList
     delay_logging_resolution_limit: int
+    #: ``smtp_generic_maps`` with the parameters that shape its lookups, or
+    #: None when no table is configured (the envelope is sent as given).
+    generic_maps: GenericMaps | None
+    #: The header/body checks and header address rewriting, or None when
+    #: nothing is configured (the encoder then runs without a hook).
+    content_checks: ContentChecks | None
     #: Stands in for Postfix's master.cf service name in connection-cache
     #: keys: ``service_name`` plus a digest of the whole Config, so that
     #: deliveries with different settings never share a cached connection.
@@ -117,6 +125,11 @@ class DeliveryOptions:
 
 def _mapping(pairs: tuple[tuple[str, int], ...]) -> dict[str, int]:
     return dict(pairs)
+
+
+def _plain_names(values: tuple[str, ...]) -> tuple[str, ...]:
+    """The domain names of a ``mydestination``-style list (tables and files left out)."""
+    return tuple(v for v in values if "/" not in v and ":" not in v)
 
 
 _BY_ID: dict[int, tuple[Config, DeliveryOptions]] = {}
@@ -156,9 +169,25 @@ def _build(config: Config) -> DeliveryOptions:
     # Per server the core replaces peer_name, and the EHLO keyword and PIX
     # workaround lists when their address maps have an entry.
     client = ClientOptions.from_config(cfg, peer_name="unknown")
+    if cfg.line_length_limit != client.line_length_limit:
+        # Postfix smtp_chat.c smtp_chat_resp(): reply lines are read up to line_length_limit.
+        client = replace(client, line_length_limit=cfg.line_length_limit)
     encoder = EncoderOptions.from_config(cfg)
+    if cfg.header_size_limit != encoder.header_size_limit:
+        encoder = replace(encoder, header_size_limit=cfg.header_size_limit)
     tls = TlsOptions.from_config(cfg)
     sasl = SaslOptions.from_config(cfg)
+    if sasl.sender_dependent_authentication and sasl.password_maps is not None:
+        # Postfix smtp_sasl_glue.c: mail_addr_find() on the sender, which strips
+        # recipient_delimiter extensions and tries the bare user of local domains.
+        sasl = replace(
+            sasl,
+            recipient_delimiter=cfg.recipient_delimiter,
+            local_domains=(cfg.myorigin, *_plain_names(cfg.mydestination)),
+        )
+    # Postfix smtp.c pre_init(): smtp_generic_maps, then the header/body checks.
+    generic = GenericMaps.from_config(cfg)
+    content_checks = ContentChecks.from_config(cfg, generic=generic)
     requiretls: RequireTlsPolicy | None = None
     if cfg.requiretls_enable:
         origin = "lmtp_requiretls_policy" if lmtp else "smtp_requiretls_policy"
@@ -211,6 +240,8 @@ def _build(config: Config) -> DeliveryOptions:
         smtp_discard_ehlo_keyword_address_maps=cfg.smtp_discard_ehlo_keyword_address_maps,
         smtp_pix_workaround_maps=cfg.smtp_pix_workaround_maps,
         delay_logging_resolution_limit=cfg.delay_logging_resolution_limit,
+        generic_maps=generic,
+        content_checks=content_checks,
         service_key=f"{cfg.service_name or cfg.protocol}#{hash(cfg) & 0xFFFFFFFF:08x}",
         sasl_enabled=cfg.smtp_sasl_auth_enable,
         stage_timeouts={

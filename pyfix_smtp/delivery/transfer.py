@@ -55,6 +55,7 @@ from pyfix_smtp.protocol.events import (
     TransactionResult,
     XforwardResult,
 )
+from pyfix_smtp.protocol.header_checks import MessageChecks
 from pyfix_smtp.status import Failure
 
 __all__ = ["END_WRITE_SIZE", "transfer"]
@@ -73,7 +74,8 @@ def transfer(ctx: Context, session: Session) -> Steps:
     rcpts = ctx.rcpts
     conn = session.conn
     indexes = list(rcpts.left)
-    full = ctx.request.envelope
+    # The generic-mapped envelope when smtp_generic_maps changed it (indexes align).
+    full = ctx.wire_envelope or ctx.request.envelope
     envelope = (
         full
         if len(indexes) == len(full.recipients)
@@ -197,12 +199,17 @@ def _send_content(ctx: Context, session: Session, ready: DataReady) -> Steps:
     encoder_options = opts.encoder
     if ready.downgrade_8bit != encoder_options.downgrade_8bit:
         encoder_options = replace(encoder_options, downgrade_8bit=ready.downgrade_8bit)
-    encoder = ContentEncoder(encoder_options, framing=ready.framing)
+    checks = opts.content_checks
+    # Postfix smtp_proto.c: smtp_header_rewrite()/smtp_body_rewrite() as MIME output hooks.
+    hook = checks.start() if checks is not None else None
+    encoder = ContentEncoder(encoder_options, framing=ready.framing, hook=hook)
     pending: list[bytes] = []
     size = 0
     try:
         for chunk in ctx.request.content.open():
             out = encoder.feed(chunk)
+            if hook is not None and hook.notes:
+                _log_notes(ctx, hook)
             if out:
                 pending.append(out)
                 size += len(out)
@@ -214,6 +221,19 @@ def _send_content(ctx: Context, session: Session, ready: DataReady) -> Steps:
                     return
         pending.append(encoder.finish())
     except ContentError as exc:
+        if hook is not None:
+            _log_notes(ctx, hook)
+        if exc.status == "4.3.0":
+            # A header/body checks or generic_maps lookup failed: smtp_proto.c logs
+            # "<queue id>: smtp header checks lookup error" and ends with
+            # smtp_stream_except(SMTP_ERR_DATA), which throttles the session.
+            queue_id = ctx.request.queue_id
+            ctx.rcpts.warning(f"{queue_id}: {exc.reason}" if queue_id else exc.reason)
+            session.dont_cache_throttled()
+            conn.abort_data(
+                Failure("4.3.0", f"local data error while talking to {session.name_address}")
+            )
+            return
         # smtp_mime_fail(): fail the message, drop the connection mid-DATA
         session.dont_cache()
         conn.abort_data(Failure(exc.status, exc.reason))
@@ -222,6 +242,8 @@ def _send_content(ctx: Context, session: Session, ready: DataReady) -> Steps:
         session.dont_cache()
         conn.abort_data(Failure("4.3.0", f"error reading message content: {exc}"))
         return
+    if hook is not None and hook.notes:
+        _log_notes(ctx, hook)
     data = b"".join(pending)
     if len(data) > END_WRITE_SIZE:
         # Postfix writes the body in VSTREAM_BUFSIZE pieces and the last one
@@ -231,6 +253,21 @@ def _send_content(ctx: Context, session: Session, ready: DataReady) -> Steps:
             return
         data = data[-END_WRITE_SIZE:]
     yield from _write(session, conn.send_data(data, final=True))
+
+
+def _log_notes(ctx: Context, hook: MessageChecks) -> None:
+    """Log what the checks noted so far, in message order, and forget it.
+
+    Actions are info lines with the queue id (smtp_proto.c smtp_hbc_logger()),
+    problems with a table or a mapping are warnings (msg_warn()).
+    """
+    rcpts = ctx.rcpts
+    for note in hook.notes:
+        if note.severity == "info":
+            rcpts.info(note.message)
+        else:
+            rcpts.warning(note.message)
+    hook.notes.clear()
 
 
 def _write(session: Session, data: bytes) -> Generator[Effect, EffectResult, bool]:
