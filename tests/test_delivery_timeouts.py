@@ -6,6 +6,7 @@ import pytest
 
 from pyfix_smtp.delivery import Action
 from pyfix_smtp.delivery.effects import Connect, IoFailure, IoFailureKind, Receive, Send
+from pyfix_smtp.dns.records import AddressRecord
 from tests.test_delivery_support import GREETING, World, config, deliver, happy, request
 
 LIMITS = {
@@ -117,6 +118,51 @@ def test_bind_failure_with_enforce_is_a_configuration_error() -> None:
     (connect,) = w.of(Connect)
     assert connect.bind_address == "198.51.100.7"  # type: ignore[attr-defined]
     assert connect.bind_enforce  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("own", "server", "settings", "bind", "enforce"),
+    [
+        # one non-loopback address of the server's family: bind to it, a
+        # failed bind only warns (smtp_bind_address_enforce is not read)
+        (("192.0.2.200",), "192.0.2.1", {}, "192.0.2.200", False),
+        (("192.0.2.200", "2001:db8::200"), "2001:db8::1", {}, "2001:db8::200", False),
+        # two of that family (a loopback one counts), only a loopback one, or none: no bind
+        (("192.0.2.200", "192.0.2.201"), "192.0.2.1", {}, None, False),
+        (("::1", "2001:db8::200"), "2001:db8::1", {}, None, False),
+        (("127.0.0.2",), "192.0.2.1", {}, None, False),
+        (("2001:db8::200",), "192.0.2.1", {}, None, False),
+        # smtp_bind_address(6) wins, and is enforced
+        (
+            ("192.0.2.200",),
+            "192.0.2.1",
+            {"smtp_bind_address": "198.51.100.7"},
+            "198.51.100.7",
+            True,
+        ),
+        (
+            ("2001:db8::9",),
+            "2001:db8::1",
+            {"smtp_bind_address": "198.51.100.7"},
+            "2001:db8::9",
+            False,
+        ),
+    ],
+)
+def test_a_single_inet_interfaces_address_is_the_source_address(
+    own: tuple[str, ...], server: str, settings: dict[str, str], bind: str | None, enforce: bool
+) -> None:
+    # Postfix smtp_connect.c smtp_connect_addr(): without smtp_bind_address(6),
+    # "When running as a virtual host, bind to the virtual interface".
+    w = World().mx("example.net", (10, "mx1.example.net"))
+    rdtype = "AAAA" if ":" in server else "A"
+    w.answer("mx1.example.net", rdtype, (AddressRecord(server),))
+    w.server(server, 25, happy())
+    cfg = config(inet_protocols="all", smtp_bind_address_enforce=True, **settings)
+    (outcome,) = deliver(request(cfg=cfg, own_addresses=own), w).outcomes
+    assert outcome.action is Action.RELAYED
+    (connect,) = w.of(Connect)
+    assert (connect.bind_address, connect.bind_enforce) == (bind, enforce)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(("maps", "seen"), [("", True), ("inline:{{192.0.2.1=pipelining}}", False)])
