@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 from pyfix_smtp.errors import ConfigError
 from pyfix_smtp.maps import TableList
 from pyfix_smtp.tls.levels import TlsLevel, global_level
+from pyfix_smtp.tls.loglevel import TlsLog, parse_log_level
 from pyfix_smtp.tls.protocols import (
     DEFAULT_HIGH_CIPHERLIST,
     DEFAULT_MEDIUM_CIPHERLIST,
@@ -128,6 +129,7 @@ class TlsOptions:
     smtp_tls_enforce_sts_mx_patterns: bool = True
     smtp_mta_sts_enable: bool = False
     tls_disable_workarounds: tuple[str, ...] = ()
+    smtp_tls_loglevel: str = "0"
 
     def __post_init__(self) -> None:
         if self.protocol not in ("smtp", "lmtp"):
@@ -166,6 +168,8 @@ class TlsOptions:
         ):
             object.__setattr__(self, name, _words(getattr(self, name)))
         disabled_workarounds(self.tls_disable_workarounds)  # unknown names: ConfigError
+        object.__setattr__(self, "smtp_tls_loglevel", _text(self.smtp_tls_loglevel))
+        parse_log_level(self.smtp_tls_loglevel, self._parameter("smtp_tls_loglevel"))
         for name in (
             "smtp_tls_protocols",
             "smtp_tls_mandatory_protocols",
@@ -185,6 +189,15 @@ class TlsOptions:
             smtp_enforce_tls=self.smtp_enforce_tls,
             smtp_tls_enforce_peername=self.smtp_tls_enforce_peername,
         )
+
+    def _parameter(self, name: str) -> str:
+        """The parameter's name as the user wrote it (lmtp_* in an LMTP configuration)."""
+        return "lmtp" + name[4:] if self.protocol == "lmtp" and name.startswith("smtp_") else name
+
+    @property
+    def log_mask(self) -> TlsLog:
+        """``smtp_tls_loglevel`` as Postfix's TLS_LOG_* feature bits (see :mod:`.loglevel`)."""
+        return parse_log_level(self.smtp_tls_loglevel)
 
     @property
     def workaround_mask(self) -> int:
