@@ -6,6 +6,8 @@ Postfix smtp(8)'s (smtp_proto.c, smtp_trouble.c).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pyfix_smtp.delivery import Action
@@ -548,3 +550,93 @@ def test_soft_bounce_keeps_hard_errors_for_the_next_mx() -> None:
     world.server("192.0.2.2", 25, happy())
     report = deliver(request(cfg=config(soft_bounce=True)), world)
     assert report.outcomes[0].action is Action.RELAYED
+
+
+# -- smtp_delivery_status_filter (Postfix global/dsn_filter.c) ---------------------------
+
+FILTER = r"""
+/^5\.1\.1 (.*no such user.*)$/  4.7.1 filtered: $1
+/^4\.2\.0 (.*)$/                5.2.0 filtered: $1
+/^2\.0\.0 (250 .*)$/            2.0.0 filtered: $1
+/^5\.7\.1 /                     2.0.0 a success for a bounce
+/^4\.3\.2 /                     4.3.3
+/^5\.5\.5 /                     5.5.5x not a status
+"""
+NO_USER = b"550 5.1.1 <rcpt@example.net>: no such user\r\n"
+MX1_SAID = "host mx1.example.net[192.0.2.1] said:"
+
+
+@pytest.mark.parametrize(
+    ("rcpt_reply", "settings", "action", "status", "reason", "warning"),
+    [
+        # a bounce becomes a deferral (bounce.c bounce_append())
+        (NO_USER, {}, Action.DEFERRED, "4.7.1",
+         f"filtered: {MX1_SAID} 550 5.1.1 <rcpt@example.net>: no such user"
+         " (in reply to RCPT TO command)", None),
+        # a deferral becomes a bounce (defer.c defer_append())
+        (b"450 4.2.0 busy\r\n", {}, Action.BOUNCED, "5.2.0",
+         f"filtered: {MX1_SAID} 450 4.2.0 busy (in reply to RCPT TO command)", None),
+        # a success keeps its kind, gets the new text (sent.c sent())
+        (b"250 2.1.5 Ok\r\n", {}, Action.RELAYED, "2.0.0",
+         "filtered: 250 2.0.0 Ok: queued as 4ABC", None),
+        # a status only: the text is empty (dsn_split())
+        (b"450 4.3.2 later\r\n", {}, Action.DEFERRED, "4.3.3", "", None),
+        # failure <-> success, or no valid status: a warning, nothing changes
+        (b"550 5.7.1 denied\r\n", {}, Action.BOUNCED, "5.7.1",
+         f"{MX1_SAID} 550 5.7.1 denied (in reply to RCPT TO command)",
+         "smtp_delivery_status_filter: bad status code: 2.0.0 a success for a bounce"),
+        (b"550 5.5.5 odd\r\n", {}, Action.BOUNCED, "5.5.5",
+         f"{MX1_SAID} 550 5.5.5 odd (in reply to RCPT TO command)",
+         "smtp_delivery_status_filter: bad status code: 5.5.5x not a status"),
+        # soft_bounce applies after the filter (bounce_append_intern())
+        (b"450 4.2.0 busy\r\n", {"soft_bounce": True}, Action.DEFERRED, "4.2.0",
+         f"filtered: {MX1_SAID} 450 4.2.0 busy (in reply to RCPT TO command)", None),
+    ],
+)  # fmt: skip
+def test_delivery_status_filter(
+    tmp_path: Path,
+    rcpt_reply: bytes,
+    settings: dict[str, object],
+    action: Action,
+    status: str,
+    reason: str,
+    warning: str | None,
+) -> None:
+    table = tmp_path / "dsn_filter"
+    table.write_text(FILTER)
+    world = one_mx()
+    ok = rcpt_reply.startswith(b"2")
+    world.server(
+        "192.0.2.1",
+        25,
+        [
+            ("S", GREETING),
+            ("S", EHLO),
+            ("S", b"250 2.1.0 Ok\r\n" + rcpt_reply + (b"354 go\r\n" if ok else b"554 no\r\n")),
+            *([("S", b"250 2.0.0 Ok: queued as 4ABC\r\n")] if ok else []),
+        ],
+    )
+    cfg = config(smtp_delivery_status_filter=f"regexp:{table}", **settings)
+    report = deliver(request(cfg=cfg), world)
+    (outcome,) = report.outcomes
+    assert (outcome.action, outcome.status, outcome.reason) == (action, status, reason)
+    assert outcome.soft_bounce is bool(settings.get("soft_bounce"))
+    warnings = [e for e in report.events if e.startswith("warning: ")]
+    assert warnings == ([f"warning: {warning}"] if warning else [])
+
+
+def test_delivery_status_filter_defaults_to_default_delivery_status_filter(
+    tmp_path: Path,
+) -> None:
+    table = tmp_path / "dsn_filter"
+    table.write_text(FILTER)
+    world = one_mx()
+    world.server(
+        "192.0.2.1",
+        25,
+        [("S", GREETING), ("S", EHLO), ("S", b"250 2.1.0 Ok\r\n" + NO_USER + b"554 no\r\n")],
+    )
+    cfg = config(default_delivery_status_filter=f"regexp:{table}")
+    (outcome,) = deliver(request(cfg=cfg, verify_probe=True), world).outcomes
+    assert (outcome.status, outcome.reason[:9]) == ("4.7.1", "filtered:")
+    assert ", status=undeliverable (filtered: " in outcome.log_line()  # probes too

@@ -118,6 +118,7 @@ class _Delivery:
         now = yield _GET_TIME
         handoff = _clock(now)
         envelope = request.envelope
+        dsn_filter = request.config.smtp_delivery_status_filter
         rcpts = Recipients(
             envelope,
             arrival=request.arrival if request.arrival is not None else handoff,
@@ -127,6 +128,8 @@ class _Delivery:
             resolution=opts.delay_logging_resolution_limit,
             probe=request.verify_probe,
             address_format=request.config.info_log_address_format.lower(),
+            dsn_filter=dsn_filter if len(dsn_filter) else None,
+            dsn_filter_name=f"{opts.protocol}_delivery_status_filter",
         )
         sender = envelope.sender.unquoted
         ctx = Context(

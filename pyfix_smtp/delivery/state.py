@@ -17,10 +17,13 @@ logs.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from pyfix_smtp.delivery.report import Action, MessageTimes, RecipientOutcome, internal_address
 from pyfix_smtp.delivery.trouble import Judgement, Verdict, judge
+from pyfix_smtp.errors import LookupTableError
+from pyfix_smtp.maps import TableList
 from pyfix_smtp.protocol.envelope import Envelope
 from pyfix_smtp.status import Failure, Reply
 
@@ -31,6 +34,10 @@ LOGGER = logging.getLogger("pyfix_smtp.delivery")
 
 _KEEP = 1
 _DROP = 2
+
+# Postfix dsn_util.c dsn_valid(): "c.ddd.ddd" then whitespace or the end.
+_DSN_PREFIX = re.compile(r"([245])\.[0-9]{1,3}\.[0-9]{1,3}(?=[ \t\n\v\f\r]|\Z)")
+_SPACE = " \t\n\v\f\r"
 
 
 @dataclass(slots=True)
@@ -66,6 +73,8 @@ class Recipients:
         "_pending",
         "address_format",
         "arrival",
+        "dsn_filter",
+        "dsn_filter_name",
         "envelope",
         "events",
         "final_server",
@@ -89,6 +98,8 @@ class Recipients:
         resolution: int = 2,
         probe: bool = False,
         address_format: str = "external",
+        dsn_filter: TableList | None = None,
+        dsn_filter_name: str = "smtp_delivery_status_filter",
     ) -> None:
         self.envelope = envelope
         count = len(envelope.recipients)
@@ -108,6 +119,9 @@ class Recipients:
         self.probe = probe
         #: ``info_log_address_format`` for the log lines.
         self.address_format = address_format
+        #: ``smtp_delivery_status_filter`` (None: no table) and its name.
+        self.dsn_filter = dsn_filter
+        self.dsn_filter_name = dsn_filter_name
         #: The last failure recorded (Postfix ``state->why``), for the
         #: recipients left over after the last server.
         self.why: Failure | None = None
@@ -172,12 +186,17 @@ class Recipients:
         if index in self._marks:
             raise AssertionError(f"recipient {index} already has a verdict")
         status = reply.status if reply.status[0] == "2" else "2.0.0"
+        reason = str(reply)
+        if self.dsn_filter is not None:  # global/sent.c sent(): the filter first
+            filtered = self._filter(status, reason)
+            if filtered is not None:
+                status, reason = filtered
         self._drop(
             _Pending(
                 index,
                 Action.DELIVERED if delivered else Action.RELAYED,
                 status,
-                str(reply),
+                reason,
                 relay,
                 reply,
                 setup_done,
@@ -224,21 +243,71 @@ class Recipients:
                 self.info(failure.reason)
             self.keep(index)
             return verdict
-        action = Action.BOUNCED if verdict.verdict is Verdict.BOUNCE else Action.DEFERRED
+        if self.dsn_filter is None:
+            action = Action.BOUNCED if verdict.verdict is Verdict.BOUNCE else Action.DEFERRED
+            status, reason, softened = (
+                verdict.failure.status,
+                verdict.failure.reason,
+                verdict.soft_bounce,
+            )
+        else:
+            action, status, reason, softened = self._recorded(verdict, failure)
         self._drop(
             _Pending(
                 index,
                 action,
-                verdict.failure.status,
-                verdict.failure.reason,
+                status,
+                reason,
                 relay,
                 reply,
                 setup_done,
                 conn_use,
-                verdict.soft_bounce,
+                softened,
             )
         )
         return verdict
+
+    def _recorded(self, verdict: Judgement, failure: Failure) -> tuple[Action, str, str, bool]:
+        """global/bounce.c and defer.c: the delivery status filter, then soft_bounce.
+
+        bounce_append() and defer_append() look the status and text up
+        first; the result may turn a bounce into a deferral or back, and
+        soft_bounce applies to what bounces after that (not to probes).
+        """
+        bounce = verdict.verdict is Verdict.BOUNCE or verdict.soft_bounce
+        status, reason = failure.status, failure.reason
+        filtered = self._filter(status, reason)
+        if filtered is not None:
+            status, reason = filtered
+            bounce = status[0] == "5"
+        if not bounce:
+            return Action.DEFERRED, status, reason, False
+        if self.soft_bounce and not self.probe:
+            return Action.DEFERRED, "4" + status[1:], reason, True
+        return Action.BOUNCED, status, reason, False
+
+    def _filter(self, status: str, reason: str) -> tuple[str, str] | None:
+        """Postfix dsn_filter.c dsn_filter_lookup(): ``"x.y.z text"`` in the table.
+
+        The result must be a status of the same kind (success for success,
+        4.x.x or 5.x.x for a failure) optionally followed by new text;
+        anything else is a warning and changes nothing.
+        """
+        table = self.dsn_filter
+        if table is None:
+            return None
+        try:
+            result = table.lookup(f"{status} {reason}")
+        except LookupTableError as exc:  # maps_find(): a lookup error finds nothing
+            self.warning(f"{self.dsn_filter_name} lookup error: {exc.reason}")
+            return None
+        if result is None:
+            return None
+        found = _DSN_PREFIX.match(result)
+        if found is None or (found[1] == "2") != (status[0] == "2"):
+            self.warning(f"{self.dsn_filter_name}: bad status code: {result}")
+            return None
+        return found[0], result[found.end() :].lstrip(_SPACE)  # dsn_split()
 
     def fail_all(
         self,

@@ -14,7 +14,10 @@ carry the same relay, DSN, status word and reason:
   ``info_log_address_format`` asks for: ``"john doe"@example`` (external,
   the default; global/info_log_addr_form.c) or ``john doe@example``
   (internal). Postfix's ``orig_to`` comes from a virtual alias there, ours
-  from the ORCPT the caller passes.
+  from the ORCPT the caller passes;
+* ``smtp_delivery_status_filter`` (global/dsn_filter.c) rewrites the status
+  and text before they are recorded: a bounce may become a deferral and
+  back, a success gets new text, a result of the wrong kind is a warning.
 
 The Postfix here is Debian's 3.7; the code paths involved are the same in
 3.11 (checked against its source).
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import tempfile
 import time
 import uuid
@@ -33,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-from pyfix_smtp import Config, Envelope, Recipient, RecipientOutcome
+from pyfix_smtp import Config, DeliveryReport, Envelope, Recipient
 from pyfix_smtp.address import Mailbox
 from pyfix_smtp.testing import Script, SinkServer
 from tests.peers.delivery import MYHOSTNAME, Deliverer
@@ -49,13 +53,25 @@ SERVERS: dict[str, dict[str, Script]] = {
     "rejects": {"RCPT": "550 5.1.1 no such user here"},
     "defers": {"RCPT": "450 4.2.0 mailbox busy, try later"},
     "greets 421": {"CONNECT": "421 4.3.2 closing for maintenance"},
+    "denies": {"RCPT": "550 5.7.1 relaying denied"},
 }
 #: master.cf service -> settings (the same for Postfix and for our Config)
 SERVICES: dict[str, dict[str, str]] = {
     "plain": {"smtp_tls_security_level": "none"},
     "softbounce": {"smtp_tls_security_level": "none", "soft_bounce": "yes"},
     "internal": {"smtp_tls_security_level": "none", "info_log_address_format": "internal"},
+    "filtered": {
+        "smtp_tls_security_level": "none",
+        "smtp_delivery_status_filter": "regexp:{tables}/dsn_filter",
+    },
 }
+#: the delivery status filter of the "filtered" service
+DSN_FILTER = r"""
+/^5\.1\.1 (.*no such user.*)$/  4.7.1 filtered: $1
+/^4\.2\.0 (.*)$/                5.2.0 filtered: $1
+/^2\.0\.0 (250 .*)$/            2.0.0 filtered: $1
+/^5\.7\.1 /                     2.0.0 a success for a bounce
+"""
 #: Postfix's virtual alias for the orig_to cases: this local part becomes "bob"
 ALIASED = "mary smith"
 
@@ -86,6 +102,11 @@ CASES: dict[str, Case] = {
     "quoted original recipient": Case("accepts", aliased=True),
     "quoted original recipient, internal form": Case("accepts", "internal", aliased=True),
     "quoted probe": Case("rejects", probe=True, local_part='"john doe"'),
+    "filter: bounce to deferral": Case("rejects", "filtered"),
+    "filter: deferral to bounce": Case("defers", "filtered"),
+    "filter: new success text": Case("accepts", "filtered"),
+    "filter: wrong kind of status": Case("denies", "filtered"),
+    "filter: probe": Case("rejects", "filtered", probe=True),
 }
 
 LINE = (
@@ -121,6 +142,7 @@ class Reference:
     servers: dict[str, SinkServer]
     recipients: dict[str, str]  # case -> the recipient submitted to Postfix
     lines: dict[str, Logged]  # case -> Postfix's line
+    tables: Path  # the lookup tables both clients use
 
     def result(self, case: str) -> Logged:
         return self.lines[case]
@@ -169,10 +191,12 @@ def reference() -> Iterator[Reference]:
     aliases = tables / "virtual"
     # cleanup(8) looks virtual aliases up in external form (Postfix 3.5+)
     aliases.write_text(f'/^"{ALIASED}"@(log[0-9]+\\.test)$/ bob@$1\n')
-    aliases.chmod(0o644)
+    (tables / "dsn_filter").write_text(DSN_FILTER)
+    for table in tables.iterdir():
+        table.chmod(0o644)
     try:
         postfix = start_postfix_client(
-            services=SERVICES,
+            services={name: settings(name, tables) for name in SERVICES},
             routes=routes,
             main_cf={"virtual_alias_maps": f"regexp:{aliases}"},
         )
@@ -186,35 +210,38 @@ def reference() -> Iterator[Reference]:
                 postfix.submit(SENDER, [recipients[name]], verify=True)
             else:
                 postfix.submit(SENDER, [recipients[name]], message(name))
-        yield Reference(postfix, servers, recipients, postfix_lines(postfix, recipients))
+        lines = postfix_lines(postfix, recipients)
+        yield Reference(postfix, servers, recipients, lines, tables)
     finally:
         postfix.stop()
         for server in servers.values():
             server.stop()
-        aliases.unlink()
-        tables.rmdir()
+        shutil.rmtree(tables, ignore_errors=True)
 
 
-def ours(deliverer: Deliverer, reference: Reference, name: str) -> RecipientOutcome:
-    """Our outcome for *name*, delivered to the same server as Postfix's."""
+def settings(service: str, tables: Path) -> dict[str, str]:
+    """A service's settings with the tables directory filled in."""
+    return {k: v.format(tables=tables) for k, v in SERVICES[service].items()}
+
+
+def ours(deliverer: Deliverer, reference: Reference, name: str) -> DeliveryReport:
+    """Our report for *name*, delivered to the same server as Postfix's."""
     case = CASES[name]
-    settings: dict[str, object] = dict(SERVICES[case.service])
-    settings["soft_bounce"] = settings.get("soft_bounce") == "yes"
-    cfg = Config(myhostname=MYHOSTNAME, **settings, **case.config)  # type: ignore[arg-type]
+    values: dict[str, object] = dict(settings(case.service, reference.tables))
+    values["soft_bounce"] = values.get("soft_bounce") == "yes"
+    cfg = Config(myhostname=MYHOSTNAME, **values, **case.config)  # type: ignore[arg-type]
     given = reference.recipients[name]
     if case.aliased:  # what Postfix's virtual alias did, as an ORCPT
         rcpt = Recipient("bob@" + given.rpartition("@")[2], orcpt=Mailbox.parse(given))
     else:
         rcpt = Recipient(given)
-    report = deliverer(
+    return deliverer(
         Envelope(SENDER, [rcpt]),
         message(uuid.uuid4().hex),
         reference.servers[case.server].nexthop,
         cfg,
         verify_probe=case.probe,
     )
-    (outcome,) = report.outcomes
-    return outcome
 
 
 def normalise(reason: str) -> str:
@@ -226,7 +253,7 @@ def test_log_line_matches_postfix(
     deliverer: Deliverer, reference: Reference, name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="pyfix_smtp.delivery")
-    outcome = ours(deliverer, reference, name)
+    (outcome,) = ours(deliverer, reference, name).outcomes
     theirs = reference.result(name)
     assert outcome.recipient == theirs.rcpt.replace('"', "")  # the report keeps the internal form
     logged = [r.getMessage() for r in caplog.records if "to=<" in r.getMessage()]
@@ -239,8 +266,8 @@ def test_log_line_matches_postfix(
     )
 
 
-def test_probe_words_are_postfix_words(reference: Reference) -> None:
-    # The reference itself: what Postfix 3.7 logs for each case.
+def test_the_reference_itself(reference: Reference) -> None:
+    # What Postfix 3.7 logs for each case: the status words ...
     words = {name: reference.result(name).status for name in CASES}
     assert words == {
         "probe accepted": "deliverable",
@@ -249,10 +276,18 @@ def test_probe_words_are_postfix_words(reference: Reference) -> None:
         "probe refused at greeting": "undeliverable",
         "probe under soft_bounce": "undeliverable",
         "message under soft_bounce": "SOFTBOUNCE",
-    } | {name: "sent" for name in CASES if name.startswith("quoted ")} | {
-        "quoted probe": "undeliverable"
+        "quoted recipient": "sent",
+        "quoted recipient, internal form": "sent",
+        "quoted original recipient": "sent",
+        "quoted original recipient, internal form": "sent",
+        "quoted probe": "undeliverable",
+        "filter: bounce to deferral": "deferred",
+        "filter: deferral to bounce": "bounced",
+        "filter: new success text": "sent",
+        "filter: wrong kind of status": "bounced",
+        "filter: probe": "undeliverable",
     }
-    # ... and the address forms: info_log_address_format
+    # ... the address forms (info_log_address_format) ...
     forms = {name: (reference.result(name).rcpt, reference.result(name).orig) for name in CASES}
     assert forms["quoted recipient"] == ('"john doe"@log6.test', None)
     assert forms["quoted recipient, internal form"] == ("john doe@log7.test", None)
@@ -261,3 +296,19 @@ def test_probe_words_are_postfix_words(reference: Reference) -> None:
         "bob@log9.test",
         "mary smith@log9.test",
     )
+    # ... and what the delivery status filter made of the replies
+    assert [reference.result(f"filter: {c}").dsn for c in ("bounce to deferral", "probe")] == [
+        "4.7.1",
+        "4.7.1",
+    ]
+    assert reference.result("filter: new success text").reason.startswith("filtered: 250 ")
+
+
+def test_filter_result_of_the_wrong_kind_is_a_warning(
+    deliverer: Deliverer, reference: Reference
+) -> None:
+    # dsn_filter.c dsn_filter_lookup(): msg_warn("%s: bad status code: %s", title, result)
+    report = ours(deliverer, reference, "filter: wrong kind of status")
+    warning = "smtp_delivery_status_filter: bad status code: 2.0.0 a success for a bounce"
+    assert f"warning: {warning}" in reference.postfix.log()
+    assert f"warning: {warning}" in report.events
