@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from pyfix_smtp import AsyncClient, Client, Config, Envelope
 from pyfix_smtp.delivery.effects import (
     CachedSession,
     CacheSave,
@@ -36,6 +37,7 @@ from pyfix_smtp.delivery.effects import (
     Receive,
     Send,
 )
+from pyfix_smtp.delivery.report import DeliveryReport
 from pyfix_smtp.transport.aio import AsyncDriver, Connection, close_connection
 from pyfix_smtp.transport.cache import ConnectionCache
 from pyfix_smtp.transport.sync import SyncDriver, close_socket
@@ -418,6 +420,48 @@ def test_tcp_windowsize_is_set_before_connect(runner: Runner, window_size: int) 
     assert scales[0] == scales[1]
     if window_size == 4096:
         assert scales[0] == 0  # a 4 KiB window needs no scaling
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_INFO"), reason="needs Linux TCP_INFO")
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_tcp_windowsize_from_config(kind: str) -> None:
+    # tcp_windowsize reaches the socket through the delivery core's Connect.
+    scales: list[int] = []
+
+    def smtp(conn: socket.socket) -> None:
+        scales.append(_advertised_window_scale(conn))
+        conn.sendall(b"220 sink ESMTP\r\n")
+        data = b""
+        for marker, reply in (
+            (b"\r\n", b"250-sink\r\n250 PIPELINING\r\n"),
+            (b"DATA\r\n", b"250 ok\r\n250 ok\r\n354 go\r\n"),
+            (b"\r\n.\r\n", b"250 2.0.0 Ok\r\n"),
+            (b"QUIT\r\n", b"221 bye\r\n"),
+        ):
+            while marker not in data:
+                got = conn.recv(65536)
+                if not got:
+                    return
+                data += got
+            data = data[data.index(marker) + len(marker) :]
+            conn.sendall(reply)
+
+    cfg = Config(myhostname="client.example.test", tcp_windowsize=4096)
+    env = Envelope(sender="a@example.test", recipients=["b@example.test"])
+    with responder(smtp) as server:
+        nexthop = f"[127.0.0.1]:{server.port}"
+        if kind == "sync":
+            with Client(cfg, cache_size=0) as client:
+                report = client.deliver(env, b"Subject: w\r\n\r\nhi\r\n", nexthop)
+        else:
+
+            async def main() -> DeliveryReport:
+                async with AsyncClient(cfg, cache_size=0) as client:
+                    return await client.deliver(env, b"Subject: w\r\n\r\nhi\r\n", nexthop)
+
+            report = asyncio.run(main())
+    assert [o.status for o in report] == ["2.0.0"]
+    assert scales == [0]  # a 4 KiB receive buffer needs no window scaling
 
 
 def test_negative_window_size_is_refused() -> None:

@@ -877,6 +877,7 @@ class _Delivery:
             opts.timeouts["smtp_connect_timeout"],
             bind_address=bind,
             bind_enforce=enforce,
+            window_size=opts.config.tcp_windowsize,  # Postfix smtp_connect_addr()
         )
         if isinstance(result, IoFailure):
             if result.kind is IoFailureKind.BIND:
