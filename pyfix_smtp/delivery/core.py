@@ -55,7 +55,7 @@ from pyfix_smtp.delivery.handshake import handshake, log_warnings
 from pyfix_smtp.delivery.options import DeliveryOptions, delivery_options
 from pyfix_smtp.delivery.report import DeliveryReport
 from pyfix_smtp.delivery.request import DeliveryRequest
-from pyfix_smtp.delivery.session import CachedState, ProbeFailed, Session
+from pyfix_smtp.delivery.session import CachedState, PeerList, ProbeFailed, Session
 from pyfix_smtp.delivery.state import Recipients
 from pyfix_smtp.delivery.tlsplan import (
     requiretls_action,
@@ -109,6 +109,9 @@ class _Delivery:
         self.stable_sites: set[int] = set()
         #: the DNS planner options of a TCP delivery (our interface addresses)
         self.plan_options: PlanOptions | None = None
+        #: ``debug_peer_list`` (None: empty), and whether the nexthop matched it
+        self.debug_peers = _debug_peers(self.options)
+        self.debug_nexthop = False
 
     # -- the whole request ---------------------------------------------------
 
@@ -118,6 +121,8 @@ class _Delivery:
         now = yield _GET_TIME
         handoff = _clock(now)
         envelope = request.envelope
+        if self.debug_peers is not None:  # Postfix deliver_message(): debug_peer_check()
+            self.debug_nexthop = self.debug_peers.matches(request.nexthop, "noaddr")
         dsn_filter = request.config.smtp_delivery_status_filter
         rcpts = Recipients(
             envelope,
@@ -784,6 +789,8 @@ class _Delivery:
         )
         session.from_cache = True
         session.reuse_count = result.reuse_count + 1  # smtp_session_activate()
+        if self.debug_peers is not None:
+            session.debug = self._debug(state.hostname, result.endpoint.address)
         session.cert_matched = state.cert_matched
         conn = session.conn
         if conn.state is not State.READY:
@@ -893,7 +900,7 @@ class _Delivery:
         if ctx.conn_store:
             now = _clock((yield _GET_TIME))
             expire = now + opts.smtp_connection_reuse_time_limit  # smtp_session_alloc()
-        return Session(
+        session = Session(
             ClientConnection(self._client_options(endpoint), progress_events=False),
             endpoint,
             opts,
@@ -904,6 +911,14 @@ class _Delivery:
             loop_detect=site.loop_detection,
             expire=expire,
         )
+        if self.debug_peers is not None:
+            session.debug = self._debug(candidate.hostname, candidate.address)
+        return session
+
+    def _debug(self, hostname: str, address: str) -> bool:
+        """Postfix smtp_session_alloc(): debug_peer_check(host, addr)."""
+        peers = self.debug_peers
+        return self.debug_nexthop or (peers is not None and peers.matches(hostname, address))
 
     def _virtual_host_address(self, ipv6: bool) -> str | None:
         """Postfix smtp_connect_addr() without ``smtp_bind_address(6)``.
@@ -977,6 +992,18 @@ class _Delivery:
                 words = {w.lower() for w in value.replace(",", " ").split()}
                 return frozenset(words & {"disable_esmtp", "delay_dotcrlf"})
         return self.options.client.pix_workarounds
+
+
+def _debug_peers(options: DeliveryOptions) -> PeerList | None:
+    """``debug_peer_list`` as a matcher, once per Config (None when empty)."""
+    memo = options.memo
+    key = ("debug_peer_list",)
+    if key not in memo:
+        peers = PeerList(options.config.debug_peer_list)
+        memo[key] = peers if peers else None
+    found = memo[key]
+    assert found is None or isinstance(found, PeerList)
+    return found
 
 
 def _clock(value: EffectResult) -> float:

@@ -18,7 +18,9 @@ sending message content it grows by the octets sent divided by
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import ipaddress
+import logging
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 
 from pyfix_smtp.delivery.effects import (
@@ -33,12 +35,19 @@ from pyfix_smtp.delivery.effects import (
     Send,
 )
 from pyfix_smtp.delivery.options import DeliveryOptions
+from pyfix_smtp.errors import ConfigError, LookupTableError
+from pyfix_smtp.maps import Table, open_table
+from pyfix_smtp.maps.files import read_table_text
+from pyfix_smtp.maps.syntax import logical_lines, split_tokens
 from pyfix_smtp.protocol.connection import ClientConnection, State
 from pyfix_smtp.protocol.events import NEED_DATA, Event, NeedData, ProtocolWarning, Stage
 from pyfix_smtp.tls.levels import TlsLevel
 from pyfix_smtp.tls.policy import TlsPolicy
 
-__all__ = ["CONTENT_WRITE_SIZE", "CachedState", "ProbeFailed", "Session"]
+__all__ = ["CONTENT_WRITE_SIZE", "CachedState", "PeerList", "ProbeFailed", "Session"]
+
+#: The SMTP conversation with a ``debug_peer_list`` peer goes here, at DEBUG.
+LOGGER = logging.getLogger("pyfix_smtp.delivery")
 
 #: Write content in pieces of about this size (the encoder's output is
 #: joined up to it, so a small message goes out in one write with "." and QUIT).
@@ -96,6 +105,7 @@ class Session:
         retry_plain: try the same address again without TLS
             (Postfix ``tls_retry_plain``).
         cert_matched: the server certificate matched the policy.
+        debug: log the conversation at DEBUG (the peer is in ``debug_peer_list``).
         setup_done: when the mail transaction started (``conn_setup_done``).
         probe_pending: a reused session's RSET probe goes out pipelined with
             the next transaction; its reply is checked before the protocol
@@ -105,12 +115,14 @@ class Session:
     __slots__ = (
         "_deadline",
         "_deadline_stage",
+        "_debug_in",
         "_out",
         "_probe_buf",
         "best_mx",
         "cert_matched",
         "closed",
         "conn",
+        "debug",
         "endpoint",
         "expire",
         "forbidden",
@@ -173,6 +185,8 @@ class Session:
         self._probe_buf = b""
         self._deadline = 0.0
         self._deadline_stage: Stage | None = None
+        self.debug = False
+        self._debug_in = b""
 
     # -- caching flags (Postfix smtp.h macros) ------------------------------
 
@@ -267,6 +281,8 @@ class Session:
                 receive = _RECEIVE[timeout] = Receive(timeout)
             result = yield receive
             if type(result) is bytes:
+                if self.debug:
+                    self._log_in(result)
                 if self.probe_pending:
                     result = self._probe_reply(result)
                     if not result:
@@ -317,6 +333,8 @@ class Session:
             result = yield Receive(self.options.timeouts["smtp_rset_timeout"])
             if type(result) is not bytes:
                 raise ProbeFailed(getattr(result, "reason", "lost connection"))
+            if self.debug:
+                self._log_in(result)
             if self._probe_reply(result):
                 self.dont_cache()  # more than the reply: do not trust the session
 
@@ -335,6 +353,8 @@ class Session:
                 return False
         else:
             timeout = self.options.stage_timeouts[self.conn.stage]
+        if self.debug:
+            self._log_out(data)
         result = yield Send(data, timeout)
         if result is None:
             return True
@@ -344,6 +364,41 @@ class Session:
             self.io_failed(result)
             return False
         raise TypeError(f"Send needs None or IoFailure, got {result!r}")
+
+    def _log_out(self, data: bytes) -> None:
+        """Postfix smtp_chat_cmd() at msg_verbose: ``> host[addr]:port: COMMAND``.
+
+        Unlike Postfix, SASL data (the AUTH initial response and the
+        responses to challenges) is not shown.
+        """
+        if not LOGGER.isEnabledFor(logging.DEBUG):
+            return
+        auth = self.conn.state is State.AUTH
+        for line in data.split(b"\r\n"):
+            if line:
+                text = line.decode("utf-8", "replace")
+                if auth or text[:5].upper() == "AUTH ":
+                    text = _hide_sasl(text)
+                LOGGER.debug("> %s: %s", self.label, text)
+
+    def log_end_of_data(self, data: bytes) -> None:
+        """Log the ``.`` (and any command after it) of the last DATA content write."""
+        if not LOGGER.isEnabledFor(logging.DEBUG):
+            return
+        end = data.rfind(b"\r\n.\r\n")  # dot-stuffed content: only the end of data
+        if end >= 0 or data.startswith(b".\r\n"):
+            LOGGER.debug("> %s: .", self.label)  # smtp_loop(): smtp_chat_cmd(session, ".")
+            self._log_out(data[end + 5 if end >= 0 else 3 :])
+
+    def _log_in(self, data: bytes) -> None:
+        """Postfix smtp_chat_resp() at msg_verbose: ``< host[addr]:port: reply line``."""
+        if not LOGGER.isEnabledFor(logging.DEBUG):
+            return
+        lines = (self._debug_in + data).split(b"\n")
+        self._debug_in = lines.pop()
+        for line in lines:
+            text = line.rstrip(b"\r").decode("utf-8", "replace")
+            LOGGER.debug("< %s: %s", self.label, text[:100])  # "%.100s"
 
     def io_failed(self, failure: IoFailure) -> None:
         """Tell the machine the connection timed out or broke (Postfix smtp_stream.c)."""
@@ -412,6 +467,141 @@ class Session:
             expire=self.expire,
             peer_label=self.label,
         )
+
+
+def _hide_sasl(line: str) -> str:
+    """An AUTH command or SASL response line with its credentials left out."""
+    words = line.split(" ", 2)
+    if words[0].upper() == "AUTH":
+        return " ".join(words[:2]) + (" [hidden]" if len(words) > 2 else "")
+    if line in ("*", "QUIT"):  # cancel, or abandon the exchange
+        return line
+    return "[hidden]"
+
+
+# -- debug_peer_list (Postfix global/debug_peer.c, util/match_list.c) ----------
+
+_V4_CHARS = frozenset("01234567890.")
+_V6_CHARS = _V4_CHARS | frozenset("abcdefABCDEF:")
+_NETWORK_CHARS = _V6_CHARS | frozenset("[]/")
+
+
+def _is_table(pattern: str) -> bool:
+    """Postfix match_ops.c MATCH_DICTIONARY(): ``type:name``, not ``[addr]``."""
+    return not pattern.startswith("[") and ":" in pattern
+
+
+class PeerList:
+    """A Postfix host name/address list (``namadr_list``) such as ``debug_peer_list``.
+
+    Patterns, first match wins: a host name (also matching its subdomains:
+    Postfix lists ``debug_peer_list`` in ``parent_domain_matches_subdomains``),
+    an IP address (IPv6 in ``[ ]``), a network ``addr/len``, a ``type:table``
+    looked up by name (and parent domains, in fixed-key tables) and by
+    address, or ``/file/name`` whose lines are patterns too; ``!`` negates.
+
+    Raises:
+        ConfigError: an unreadable file, a table that cannot be opened, a
+            malformed network or a ``!`` without a pattern.
+    """
+
+    __slots__ = ("_patterns", "parameter")
+
+    def __init__(self, items: Iterable[str], *, parameter: str = "debug_peer_list") -> None:
+        self.parameter = parameter
+        self._patterns: list[tuple[bool, str | Table]] = []
+        self._parse(items, True)
+
+    def __bool__(self) -> bool:
+        return bool(self._patterns)
+
+    def _parse(self, items: Iterable[str], sense: bool) -> None:
+        # Postfix match_list_parse()
+        for token in items:
+            match = sense
+            item = token
+            while item.startswith("!"):
+                match = not match
+                item = item[1:]
+            if not item:
+                raise ConfigError(self.parameter, token, "no pattern after '!'")
+            if item.startswith("/"):  # /file/name: its patterns, in line order
+                text = read_table_text(item, ref=item, parameter=self.parameter)
+                try:
+                    lines = [line.text for line in logical_lines(text)]
+                except ValueError as exc:
+                    raise ConfigError(self.parameter, item, str(exc)) from None
+                for line in lines:
+                    self._parse(split_tokens(line), match)
+            elif _is_table(item):
+                self._patterns.append((match, open_table(item, parameter=self.parameter)))
+            else:
+                pattern = item.casefold()
+                if "/" in pattern and _NETWORK_CHARS.issuperset(pattern):
+                    self._network(pattern)  # checked now (Postfix: at match time)
+                self._patterns.append((match, pattern))
+
+    def _network(self, pattern: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        text = pattern.replace("[", "").replace("]", "")
+        try:
+            return ipaddress.ip_network(text, strict=True)  # cidr_match_parse()
+        except ValueError as exc:
+            raise ConfigError(self.parameter, pattern, str(exc)) from None
+
+    def matches(self, name: str, address: str) -> bool:
+        """Postfix namadr_list_match(): does the host *name* or *address* match?"""
+        name = name.casefold()
+        address = address.casefold()
+        try:
+            for match, pattern in self._patterns:
+                if self._name_matches(name, pattern) or self._address_matches(address, pattern):
+                    return match
+        except LookupTableError:
+            return False  # match_list_match(): a table lookup problem ends the search
+        return False
+
+    @staticmethod
+    def _name_matches(name: str, pattern: str | Table) -> bool:
+        """Postfix match_ops.c match_hostname() with MATCH_FLAG_PARENT."""
+        if not isinstance(pattern, str):
+            entry = name
+            while entry:
+                if (entry is name or pattern.fixed) and pattern.lookup(entry) is not None:
+                    return True
+                dot = entry.find(".", 1)
+                if dot < 0:
+                    break
+                entry = entry[dot + 1 :]  # parent style: "example.com", not ".example.com"
+            return False
+        if name == pattern:
+            return True
+        return name.endswith(pattern) and name[-len(pattern) - 1 : -len(pattern)] == "."
+
+    def _address_matches(self, address: str, pattern: str | Table) -> bool:
+        """Postfix match_ops.c match_hostaddr()."""
+        if not address or not _V6_CHARS.issuperset(address):
+            return False
+        if not isinstance(pattern, str):
+            return pattern.lookup(address) is not None
+        if pattern == address or pattern == f"[{address}]":
+            return True
+        if (
+            (":" in address) != (":" in pattern)
+            or not any(c in pattern for c in ":/")
+            or _V4_CHARS.issuperset(pattern)
+            or not _NETWORK_CHARS.issuperset(pattern)
+        ):
+            return False
+        try:
+            host = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        if "/" in pattern:
+            return host in self._network(pattern)
+        try:
+            return host == ipaddress.ip_address(pattern.strip("[]"))
+        except ValueError:
+            return False
 
 
 def _state(conn: ClientConnection) -> State:

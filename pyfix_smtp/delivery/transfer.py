@@ -46,7 +46,7 @@ from pyfix_smtp.delivery.handshake import log_warnings
 from pyfix_smtp.delivery.session import CONTENT_WRITE_SIZE, Session
 from pyfix_smtp.errors import ContentError
 from pyfix_smtp.protocol.connection import State
-from pyfix_smtp.protocol.content import ContentEncoder
+from pyfix_smtp.protocol.content import ContentEncoder, Framing
 from pyfix_smtp.protocol.events import (
     NEED_DATA,
     Closed,
@@ -252,7 +252,10 @@ def _send_content(ctx: Context, session: Session, ready: DataReady) -> Steps:
         if not (yield from _write(session, conn.send_data(data[:-END_WRITE_SIZE]))):
             return
         data = data[-END_WRITE_SIZE:]
-    yield from _write(session, conn.send_data(data, final=True))
+    last = conn.send_data(data, final=True)
+    if session.debug and ready.framing is Framing.DATA:
+        session.log_end_of_data(last)
+    yield from _write(session, last)
 
 
 def _log_notes(ctx: Context, hook: MessageChecks) -> None:
