@@ -275,9 +275,9 @@ class Client(_ClientBase):
             when MTA-STS is first used).
         sasl_cache: the SASL failure cache (default: what
             ``smtp_sasl_auth_cache_name`` names, or none).
-        own_addresses, proxy_addresses: our ``inet_interfaces`` /
-            ``proxy_interfaces`` addresses for best-MX loop detection
-            (default: asked from the system once per Config).
+        own_addresses: our ``inet_interfaces`` addresses for best-MX loop
+            detection (default: asked from the system once per Config).
+        proxy_addresses: our ``proxy_interfaces`` addresses, likewise.
         sts_fetcher: fetches MTA-STS policy files (tests point it elsewhere).
 
     Not thread-safe: use one client per thread.
