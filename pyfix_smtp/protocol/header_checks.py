@@ -398,10 +398,9 @@ class MessageChecks:
         try:
             action = tables.lookup(key)
         except LookupTableError as exc:
-            # smtp_proto.c: "smtp header checks lookup error", SMTP_ERR_DATA.
-            raise ContentError(
-                f"{self._config.prefix} {where} checks lookup error: {exc}", status="4.3.0"
-            ) from exc
+            # smtp_proto.c: "smtp header checks lookup error", SMTP_ERR_DATA
+            # (the text says "smtp" for lmtp(8) too).
+            raise ContentError(f"smtp {where} checks lookup error: {exc}", status="4.3.0") from exc
         verdict = _Verdict()
         if action is None:
             return verdict

@@ -102,9 +102,9 @@ class SaslOptions:
         """Build the options from a :class:`pyfix_smtp.config.Config`.
 
         In an LMTP config the smtp_* attributes hold the lmtp_* values, and
-        errors name the lmtp_* parameters. ``recipient_delimiter`` and the
-        local domains for sender lookups are not smtp(8) parameters; set them
-        with :func:`dataclasses.replace` when sender-dependent lookups need them.
+        errors name the lmtp_* parameters. ``recipient_delimiter`` comes
+        from the Config; the local domains for sender lookups (``myorigin``
+        and ``mydestination``) are filled in by the delivery options.
         """
         protocol = cfg.protocol
 
