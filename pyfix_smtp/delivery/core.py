@@ -51,12 +51,12 @@ from pyfix_smtp.delivery.effects import (
     Resolve,
     ResolveMany,
 )
-from pyfix_smtp.delivery.handshake import handshake, log_warnings
+from pyfix_smtp.delivery.handshake import handshake, initial_level, log_warnings
 from pyfix_smtp.delivery.options import DeliveryOptions, delivery_options
 from pyfix_smtp.delivery.report import DeliveryReport
 from pyfix_smtp.delivery.request import DeliveryRequest
 from pyfix_smtp.delivery.session import CachedState, PeerList, ProbeFailed, Session
-from pyfix_smtp.delivery.state import Recipients
+from pyfix_smtp.delivery.state import Recipients, TlsStats
 from pyfix_smtp.delivery.tlsplan import (
     requiretls_action,
     server_policy,
@@ -135,6 +135,7 @@ class _Delivery:
             address_format=request.config.info_log_address_format.lower(),
             dsn_filter=dsn_filter if len(dsn_filter) else None,
             dsn_filter_name=f"{opts.protocol}_delivery_status_filter",
+            log_tls=request.config.smtp_log_tls_feature_status,
         )
         sender = envelope.sender.unquoted
         ctx = Context(
@@ -311,6 +312,7 @@ class _Delivery:
             final=True,
         )
         policy = yield from self._policy(site, candidate, path, opts.myhostname, None)
+        self._tls_activate(policy)
         if policy.failure is not None:
             rcpts.why = policy.failure
             rcpts.warning(
@@ -565,6 +567,35 @@ class _Delivery:
             memo[front] = (candidate, sts, computed)  # computed without DNS
         return computed
 
+    def _tls_activate(self, policy: TlsPolicy) -> None:
+        """Postfix smtp_get_effective_tls_level(): the TLS feature status for one server.
+
+        The features start over for every server tried: REQUIRETLS when it
+        applies, and the policy's level ("unknown" when the policy lookup
+        failed); a level that cannot satisfy REQUIRETLS decides that now.
+        """
+        ctx = self.ctx
+        assert ctx is not None
+        rcpts = ctx.rcpts
+        if not rcpts.log_tls:
+            return
+        stats = rcpts.tls_stats
+        if stats is None:
+            stats = rcpts.tls_stats = TlsStats()
+        failure = policy.failure
+        if failure is None:
+            level = policy.level
+            name = (initial_level(policy) if level is TlsLevel.ENCRYPT else level).text
+            stats.start(name, requiretls=ctx.requiretls_active)
+            return
+        if not _failed_after_lookup(policy):
+            stats.start("unknown", requiretls=ctx.requiretls_active)
+            return
+        stats.start(initial_level(policy).text, requiretls=ctx.requiretls_active)
+        if failure.status == "5.7.10":  # REQUIRETLS vs the level
+            name = "nocertmatch" if "certificate matching" in failure.reason else "noencryption"
+            stats.decide(TlsStats.REQUIRETLS, name, compliant=False)
+
     def _site(self, site: Site, nexthop: str, domain: str, sts: StsPolicy | None) -> Steps:
         """The address loop of smtp_connect_inet() for one site."""
         ctx = self._ctx
@@ -592,6 +623,7 @@ class _Delivery:
             policy = self._known_policy(site, candidate, nexthop, domain, sts) or (
                 yield from self._policy(site, candidate, nexthop, domain, sts)
             )
+            self._tls_activate(policy)
             if policy.failure is not None:
                 rcpts.why = policy.failure
                 rcpts.warning(
@@ -677,6 +709,7 @@ class _Delivery:
             policy = self._known_policy(site, candidate, nexthop, domain, sts) or (
                 yield from self._policy(site, candidate, nexthop, domain, sts)
             )
+            self._tls_activate(policy)
             if policy.failure is not None:
                 rcpts.warning(
                     f"TLS policy lookup error for {nexthop}/{candidate.hostname}:"
@@ -992,6 +1025,30 @@ class _Delivery:
                 words = {w.lower() for w in value.replace(",", " ").split()}
                 return frozenset(words & {"disable_esmtp", "delay_dotcrlf"})
         return self.options.client.pix_workarounds
+
+
+#: The failures TlsPolicy records after the policy itself was found (Postfix
+#: decides them after smtp_tls_policy_cache_query() succeeded, or in
+#: tls_client_start()): by the source of the policy's last reason, or the
+#: exact (source, text) of that reason.
+_AFTER_LOOKUP_SOURCES = frozenset(
+    {"REQUIRETLS", "smtp_tls_wrappermode", "MTA-STS", "TLS settings", "SNI", "match"}
+)
+_AFTER_LOOKUP_REASONS = frozenset(
+    {
+        ("fingerprint", "all fingerprints unusable"),
+        ("trust anchors", "all trust anchors unusable"),
+        ("DANE", "all TLSA records unusable"),
+    }
+)
+
+
+def _failed_after_lookup(policy: TlsPolicy) -> bool:
+    """The policy failed after its level was known (else: the lookup failed)."""
+    if not policy.reasons:
+        return False
+    last = policy.reasons[-1]
+    return last.source in _AFTER_LOOKUP_SOURCES or (last.source, last.text) in _AFTER_LOOKUP_REASONS
 
 
 def _debug_peers(options: DeliveryOptions) -> PeerList | None:

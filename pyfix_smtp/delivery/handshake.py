@@ -37,6 +37,7 @@ from pyfix_smtp.delivery.effects import (
     TlsFailed,
 )
 from pyfix_smtp.delivery.session import Session
+from pyfix_smtp.delivery.state import TlsStats
 from pyfix_smtp.delivery.trouble import handshake_failure, loop_failure
 from pyfix_smtp.errors import SaslError
 from pyfix_smtp.protocol.connection import State
@@ -56,6 +57,7 @@ from pyfix_smtp.sasl.selection import ConnectionSecurity
 from pyfix_smtp.sasl.session import AuthAttempt, finish_auth, mechanism_failure, start_auth
 from pyfix_smtp.status import Failure, Reply
 from pyfix_smtp.tls.levels import TlsLevel
+from pyfix_smtp.tls.policy import Reason, TlsPolicy
 from pyfix_smtp.tls.requiretls import (
     RequireTlsAction,
     certificate_not_matched,
@@ -65,7 +67,41 @@ from pyfix_smtp.tls.requiretls import (
 )
 from pyfix_smtp.tls.verify import NOT_VERIFIED, check_peer
 
-__all__ = ["handshake", "log_warnings"]
+__all__ = ["handshake", "initial_level", "log_warnings"]
+
+_TLSA_FALLBACK = Reason("DANE", "all TLSA records unusable, fallback to unauthenticated TLS")
+
+
+def initial_level(policy: TlsPolicy) -> TlsLevel:
+    """The level Postfix's policy lookup gives, before tls_client_start() may lower it.
+
+    When every TLSA record turns out unusable Postfix starts the handshake
+    at ``dane`` (``halfdane`` for an insecure MX RRset) and falls back to
+    ``encrypt`` there; the TlsPolicy already says ``encrypt``.
+    """
+    if policy.level is TlsLevel.ENCRYPT and _TLSA_FALLBACK in policy.reasons:
+        mx = policy.target.mx
+        return TlsLevel.HALFDANE if mx is not None and not mx.authentic else TlsLevel.DANE
+    return policy.level
+
+
+def _decide(ctx: Context, feature: int, name: str, *, compliant: bool) -> None:
+    """Postfix smtp_tls_stat_decide_*(): record what a TLS feature reached."""
+    stats = ctx.rcpts.tls_stats
+    if stats is not None:
+        stats.decide(feature, name, compliant=compliant)
+
+
+def _tls_required_failed(ctx: Context, session: Session, level: TlsLevel) -> None:
+    """smtp_helo(): STARTTLS refused or not offered although TLS is required."""
+    if ctx.rcpts.tls_stats is None:
+        return
+    if ctx.requiretls_requires_tls:
+        _decide(ctx, TlsStats.REQUIRETLS, "nostarttls", compliant=False)
+    if level.tls_required:
+        name = initial_level(session.policy).text if session.policy is not None else level.text
+        _decide(ctx, TlsStats.LEVEL, name, compliant=False)
+
 
 Steps = Generator[Effect, EffectResult, bool]
 
@@ -203,12 +239,17 @@ def _after_hello(
     if in_tls and action is not None and ctx.requiretls_active:
         missing = missing_requiretls(action, ext.requiretls, session.name_address)
         if missing is not None:
+            _decide(ctx, TlsStats.REQUIRETLS, "none", compliant=False)
             return (
                 yield from _fail_and_quit(
                     ctx, session, missing.failure, soft_non_final=True, throttle=False
                 )
             )
-        if not ext.requiretls:
+        if ext.requiretls:
+            name = "requiretls" if session.cert_matched else "nocertmatch"
+            _decide(ctx, TlsStats.REQUIRETLS, name, compliant=True)
+        else:
+            _decide(ctx, TlsStats.REQUIRETLS, "none", compliant=True)
             ctx.rcpts.info(
                 "Sender requested REQUIRETLS, but REQUIRETLS support was not offered"
                 f" by host {session.name_address}"
@@ -230,6 +271,7 @@ def _after_hello(
             assert isinstance(event, StartTlsRejected)
             required = level.tls_required or ctx.requiretls_requires_tls
             if required:
+                _tls_required_failed(ctx, session, level)
                 refused = starttls_refused(
                     action, level, session.name_address, str(event.reply), event.reply.status
                 )
@@ -262,6 +304,7 @@ def _after_hello(
         if (level.tls_required or ctx.requiretls_requires_tls) and not conn.tls_active:
             missing_tls = starttls_not_offered(action, level, session.name_address)
             if missing_tls is not None:
+                _tls_required_failed(ctx, session, level)
                 return (
                     yield from _fail_and_quit(
                         ctx,
@@ -271,6 +314,10 @@ def _after_hello(
                         throttle=not missing_tls.soft_non_final,
                     )
                 )
+        # smtp_helo(): "Continue in plain-text mode."
+        _decide(ctx, TlsStats.LEVEL, "none", compliant=True)
+        if ctx.requiretls_active:
+            _decide(ctx, TlsStats.REQUIRETLS, "none", compliant=True)
     if opts.sasl.auth_enable and ext.auth:
         return (yield from _authenticate(ctx, session, ext))
     return True
@@ -316,6 +363,8 @@ def _start_tls(ctx: Context, session: Session, *, wrapper: bool) -> Steps:
                 yield from session.send_quit()
                 session.forbidden = True  # never used again
             return False
+        # smtp_start_tls(): "Report relaxed enforcement if the initial TLS level was degraded."
+        _decide(ctx, TlsStats.LEVEL, policy.level.text, compliant=True)
         if not wrapper:
             session.write(session.conn.tls_established())
         return True
@@ -341,6 +390,11 @@ def _start_tls(ctx: Context, session: Session, *, wrapper: bool) -> Steps:
 
 def _certificate_failure(ctx: Context, session: Session, *, trusted: bool) -> None:
     """Postfix smtp_start_tls(): a must-match level without a matching certificate."""
+    if session.policy is not None:
+        _decide(ctx, TlsStats.LEVEL, session.policy.level.text, compliant=False)
+    if ctx.requiretls_active:
+        enforce = ctx.requiretls is RequireTlsAction.ENFORCE
+        _decide(ctx, TlsStats.REQUIRETLS, "nocertmatch", compliant=not enforce)
     failed = certificate_not_matched(ctx.requiretls, trusted, session.name_address)
     if ctx.requiretls is RequireTlsAction.ENFORCE:
         ctx.site_fail(session, failed.failure, soft_non_final=True, throttle=False)

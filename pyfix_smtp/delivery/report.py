@@ -6,7 +6,7 @@ through ``log_adhoc()`` (global/log_adhoc.c), so pflogsumm-style tools can read
 what pyfix_smtp logs::
 
     to=<bob@example.net>, relay=mx.example.net[192.0.2.25]:25, delay=0.52,
-    delays=0/0/0.31/0.21, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4Zx)
+    delays=0/0/0.31/0.21, tls=may, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4Zx)
 """
 
 from __future__ import annotations
@@ -235,6 +235,10 @@ class RecipientOutcome:
             ``status=deliverable`` or ``status=undeliverable`` (Postfix
             sent(), defer_append() and bounce_append() with
             DEL_REQ_FLAG_MTA_VRFY), never as a soft bounce.
+        tls: Postfix's TLS feature status when the outcome was decided
+            (``smtp_log_tls_feature_status``, Postfix 3.10+), e.g. ``may``,
+            ``may:none``, ``!verify`` or ``secure/requiretls``; None: no
+            ``tls=`` field.
     """
 
     recipient: str
@@ -248,6 +252,7 @@ class RecipientOutcome:
     conn_use: int = 1
     soft_bounce: bool = False
     probe: bool = False
+    tls: str | None = None
 
     def __post_init__(self) -> None:
         expected = "2" if self.action in (Action.DELIVERED, Action.RELAYED) else None
@@ -289,6 +294,8 @@ class RecipientOutcome:
             parts.append(
                 "delays=" + "/".join(format_delay(d, 2, resolution_digits) for d in delays)
             )
+        if self.tls is not None:  # global/log_adhoc.c: pol_stats_format()
+            parts.append(f"tls={self.tls}")
         parts.append(f"dsn={self.status}")
         if self.probe:  # Postfix sent.c / verify.c verify_append(): the probe's action
             word = "deliverable" if self.status[0] == "2" else "undeliverable"

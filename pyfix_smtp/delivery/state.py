@@ -27,7 +27,7 @@ from pyfix_smtp.maps import TableList
 from pyfix_smtp.protocol.envelope import Envelope
 from pyfix_smtp.status import Failure, Reply
 
-__all__ = ["LOGGER", "Recipients"]
+__all__ = ["LOGGER", "Recipients", "TlsStats"]
 
 #: Postfix-format log lines go here (``pyfix_smtp.delivery``).
 LOGGER = logging.getLogger("pyfix_smtp.delivery")
@@ -53,6 +53,90 @@ class _Pending:
     setup_done: float | None
     conn_use: int
     soft_bounce: bool
+    tls: str | None = None
+
+
+_UNDECIDED, _COMPLIANT, _VIOLATION = range(3)
+
+#: A feature's state: (initial name, final name or None, status); None: inactive.
+_Feature = tuple[str, str | None, int] | None
+_REQUIRETLS: _Feature = ("requiretls", None, _UNDECIDED)
+#: pol_stats_format() results by state (few distinct states occur).
+_FORMATTED: dict[tuple[_Feature, _Feature], str | None] = {}
+
+
+def _format(features: tuple[_Feature, _Feature]) -> str | None:
+    fields = []
+    for feature in features:
+        if feature is None:
+            continue
+        name, final, status = feature
+        text = "!" + name if status == _VIOLATION else name
+        if final is not None and final != name:
+            text += ":" + final
+        if status == _UNDECIDED:
+            text += "?"
+        fields.append(text)
+    return "/".join(fields) if fields else None
+
+
+class TlsStats:
+    """Postfix POL_STATS (global/pol_stats.c) as smtp(8) keeps it: the ``tls=`` log field.
+
+    Two features: the TLS security level (index :attr:`LEVEL`) and, when
+    the sender requested REQUIRETLS, REQUIRETLS (:attr:`REQUIRETLS`). Each
+    is activated with the desired state's name and later decided with the
+    state reached, compliant or not. :attr:`text` renders them as
+    ``pol_stats_format()`` does: ``name``, ``name:final`` when the final
+    name differs, ``!`` in front of a violation, ``?`` after an undecided
+    feature, joined with ``/``; None when nothing is active.
+    """
+
+    LEVEL = 0  # SMTP_TLS_STAT_IDX_SEC_LEVEL
+    REQUIRETLS = 1  # SMTP_TLS_STAT_IDX_REQTLS
+
+    __slots__ = ("_features", "_text")
+
+    def __init__(self) -> None:
+        self._features: list[_Feature] = [None, None]
+        self._text: str | None = None
+
+    def revert(self) -> None:
+        """pol_stats_revert(): every feature inactive again."""
+        self._features = [None, None]
+        self._text = None
+
+    def start(self, level: str, *, requiretls: bool) -> None:
+        """revert(), then activate the level (and REQUIRETLS when requested)."""
+        self._features = [(level, None, _UNDECIDED), _REQUIRETLS if requiretls else None]
+        self._text = None
+
+    def activate(self, index: int, name: str) -> None:
+        """pol_stat_activate(): the feature is wanted, as *name*."""
+        self._features[index] = (name, None, _UNDECIDED)
+        self._text = None
+
+    def decide(self, index: int, name: str, *, compliant: bool) -> None:
+        """pol_stat_decide(): what was reached, and whether it satisfies the policy."""
+        feature = self._features[index]
+        initial = feature[0] if feature is not None else name
+        self._features[index] = (initial, name, _COMPLIANT if compliant else _VIOLATION)
+        self._text = None
+
+    @property
+    def text(self) -> str | None:
+        """pol_stats_format(), or None when no feature is active (no ``tls=`` field)."""
+        text = self._text
+        if text is None:
+            key = (self._features[0], self._features[1])
+            if key in _FORMATTED:
+                text = _FORMATTED[key]
+            else:
+                text = _format(key)
+                if len(_FORMATTED) < 4096:
+                    _FORMATTED[key] = text
+            self._text = text
+        return text
 
 
 class Recipients:
@@ -80,10 +164,12 @@ class Recipients:
         "final_server",
         "handoff",
         "left",
+        "log_tls",
         "probe",
         "queue_id",
         "resolution",
         "soft_bounce",
+        "tls_stats",
         "why",
     )
 
@@ -100,6 +186,7 @@ class Recipients:
         address_format: str = "external",
         dsn_filter: TableList | None = None,
         dsn_filter_name: str = "smtp_delivery_status_filter",
+        log_tls: bool = False,
     ) -> None:
         self.envelope = envelope
         count = len(envelope.recipients)
@@ -122,6 +209,11 @@ class Recipients:
         #: ``smtp_delivery_status_filter`` (None: no table) and its name.
         self.dsn_filter = dsn_filter
         self.dsn_filter_name = dsn_filter_name
+        #: ``smtp_log_tls_feature_status``: outcomes carry the ``tls=`` field.
+        self.log_tls = log_tls
+        #: The TLS feature status, from the first server's TLS policy on
+        #: (Postfix ``state->tls_stats``); None until then.
+        self.tls_stats: TlsStats | None = None
         #: The last failure recorded (Postfix ``state->why``), for the
         #: recipients left over after the last server.
         self.why: Failure | None = None
@@ -170,6 +262,8 @@ class Recipients:
     def _drop(self, pending: _Pending) -> None:
         # Postfix SMTP_RCPT_DROP: reported now, removed after the session.
         self._marks[pending.index] = _DROP
+        if self.tls_stats is not None:  # log_adhoc() prints the status of this moment
+            pending.tls = self.tls_stats.text
         self._pending.append(pending)
 
     def done(
@@ -369,6 +463,7 @@ class Recipients:
                 p.conn_use,
                 p.soft_bounce,
                 self.probe,
+                p.tls,
             )
             if self._outcomes[p.index] is None:
                 self._decided += 1
