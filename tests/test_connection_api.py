@@ -275,6 +275,58 @@ def test_premature_reply_during_content() -> None:
     assert "(in reply to end of DATA command)" in summary.outcomes[0].failure.reason
 
 
+def test_premature_2xx_during_content_is_not_a_delivery() -> None:
+    # The server never saw the end of the message: a 2xx cannot accept it
+    # (a deliberate difference from Postfix, docs/differences.md).
+    conn = ready()
+    conn.start_transaction(Envelope("a@b.example", ["c@d.example"]))
+    pump(conn, b"250 ok\r\n250 ok\r\n354 go\r\n")
+    conn.send_data(b"partial content\r\n")
+    assert pump(conn, b"250 2.0.0 queued as X\r\n") == []
+    conn.receive_data(b"")
+    events = pump(conn)
+    summary = next(e for e in events if isinstance(e, TransactionResult))
+    [outcome] = summary.outcomes
+    assert not outcome.delivered
+    assert outcome.failure is not None
+    assert outcome.failure.status == "4.4.2"
+    assert outcome.failure.reason.startswith("lost connection with")
+    assert isinstance(events[-1], Closed)
+    assert events[-1].lost
+
+
+def test_2xx_after_a_failed_final_write_is_not_a_delivery() -> None:
+    conn = ready()
+    conn.start_transaction(Envelope("a@b.example", ["c@d.example"]))
+    pump(conn, b"250 ok\r\n250 ok\r\n354 go\r\n")
+    conn.send_data(b"content\r\n.\r\n", final=True)
+    conn.write_failed()  # the "." may never have left
+    conn.receive_data(b"250 2.0.0 queued\r\n")
+    conn.receive_data(b"")
+    events = pump(conn)
+    summary = next(e for e in events if isinstance(e, TransactionResult))
+    [outcome] = summary.outcomes
+    assert outcome.failure is not None
+    assert (outcome.delivered, outcome.failure.status) == (False, "4.4.2")
+    assert outcome.failure.reason.endswith(
+        "while sending end of data -- message may be sent more than once"
+    )
+
+
+def test_5xx_after_a_failed_final_write_is_used() -> None:
+    conn = ready()
+    conn.start_transaction(Envelope("a@b.example", ["c@d.example"]))
+    pump(conn, b"250 ok\r\n250 ok\r\n354 go\r\n")
+    conn.send_data(b"content\r\n.\r\n", final=True)
+    conn.write_failed()
+    conn.receive_data(b"554 5.7.1 rejected\r\n")
+    conn.receive_data(b"")
+    summary = next(e for e in pump(conn) if isinstance(e, TransactionResult))
+    [outcome] = summary.outcomes
+    assert outcome.failure is not None
+    assert outcome.failure.status == "5.7.1"
+
+
 # -- PIPELINING limits ------------------------------------------------
 
 

@@ -436,6 +436,28 @@ def test_write_error_in_the_body_reads_a_premature_reply() -> None:
     )
 
 
+def test_write_error_in_the_body_with_a_premature_2xx_defers() -> None:
+    # Postfix would log this as delivered; the end of data was never sent, so
+    # we report a lost connection instead (docs/differences.md, Delivery).
+    world = one_mx()
+    world.server(
+        "192.0.2.1",
+        25,
+        [
+            ("S", GREETING),
+            ("S", EHLO),
+            ("S", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" + GO_AHEAD),
+            ("SEND-EOF",),
+            ("S", b"250 2.0.0 Ok: queued as ABC\r\n"),
+        ],
+    )
+    content = b"Subject: big\r\n\r\n" + b"x" * 70 + b"\r\n"
+    content = content * (10_000 // len(content) + 1)
+    (outcome,) = deliver(request(content=content), world).outcomes
+    assert (outcome.action, outcome.status) == (Action.DEFERRED, "4.4.2")
+    assert outcome.reason == f"lost connection with {MX1} while sending message body"
+
+
 @pytest.mark.parametrize(
     ("size", "doing"),
     [

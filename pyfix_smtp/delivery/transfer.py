@@ -293,6 +293,7 @@ def _write(session: Session, data: bytes) -> Generator[Effect, EffectResult, boo
         session.conn.timed_out()
         return False
     # LOST_CONNECTION_INSIDE_DATA: a 5xx may be waiting before the end of file.
+    session.conn.write_failed()
     more = yield Receive(timeout)
     if type(more) is bytes and more:
         session.conn.receive_data(more)

@@ -405,6 +405,7 @@ class _S(enum.IntEnum):
 
 
 # Stages answered outside a mail transaction (see _dispatch()).
+_END_OF_DATA = frozenset({Stage.DOT, Stage.BDAT, Stage.BDAT_LAST})
 _SESSION_STAGES = frozenset(
     {Stage.GREETING, Stage.EHLO, Stage.HELO, Stage.LHLO, Stage.STARTTLS, Stage.AUTH, Stage.RSET}
 )
@@ -515,6 +516,7 @@ class ClientConnection:
         self._closing_reply: Reply | None = None  # a 421 was received
         self._closed_event: Closed | None = None
         self._protocol_error = False
+        self._write_failed = False
         self._rset_rejected = False
         self._authenticated = False
         self._auth_steps = 0
@@ -671,6 +673,17 @@ class ClientConnection:
         else:
             self._parser.feed_eof()
 
+    def write_failed(self) -> None:
+        """Report that writing the last :meth:`send_data` output failed.
+
+        Feed whatever the server still sent, then end of file, as usual. A
+        reply read after this may be premature: a 5xx or 4xx explains the
+        failure (Postfix smtp_loop()), but a 2xx cannot confirm a message
+        whose end may never have reached the server, so the recipients fail
+        as a lost connection instead.
+        """
+        self._write_failed = True
+
     def timed_out(self) -> None:
         """Report that the driver's timeout for :attr:`timeout_parameter` expired."""
         if self._state in (State.CLOSED, State.ERROR):
@@ -719,7 +732,7 @@ class ClientConnection:
                 return True
             return False
         if not self._pending:
-            if parser.at_eof:
+            if parser.closed:  # unsolicited replies before the end of file are ignored
                 self._lost()
                 return True
             return False
@@ -733,6 +746,11 @@ class ClientConnection:
             return False
         if reply.malformed:
             self._protocol_error = True  # smtp_chat.c: DONT_CACHE_THIS_SESSION
+        if self._write_failed and reply.code // 100 == 2 and self.stage in _END_OF_DATA:
+            # Deliberate difference from Postfix (docs/differences.md): this
+            # 2xx may predate our "." after a failed write: not a delivery.
+            self._lost()
+            return True
         pending = self._pending.popleft()
         if reply.code == 421:
             self._closing_reply = reply  # RFC 5321 §3.8: the server closes now
@@ -1512,6 +1530,12 @@ class ClientConnection:
         # was already there: it answers the end of data (smtp_loop()).
         t = self._txn
         assert t is not None
+        if reply.code // 100 == 2:
+            # Deliberate difference (docs/differences.md): Postfix takes a 2xx
+            # here as delivery, but the server never saw the end of the
+            # message, so this is a lost connection in the message body.
+            self._lost()
+            return
         stage = Stage.BDAT_LAST if t.bdat else Stage.DOT
         if reply.code == 421:
             self._closing_reply = reply
