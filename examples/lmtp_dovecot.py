@@ -44,6 +44,7 @@ def main(argv: list[str]) -> int:
     settings: dict[str, object] = {"protocol": "lmtp", "lmtp_assume_final": args.assume_final}
     if args.tls:
         settings["lmtp_tls_security_level"] = args.tls
+        settings["lmtp_tls_loglevel"] = "1"  # log the TLS connection summary
     if args.ca_file:
         settings["lmtp_tls_CAfile"] = str(args.ca_file)
     config = pyfix_smtp.Config(**settings)  # type: ignore[arg-type]

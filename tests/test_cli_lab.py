@@ -484,9 +484,10 @@ def test_send_into_smtp_sink_dump(
     assert status == 0
     lines = out.splitlines()
     assert [re.sub(r"delays?=[\d./]+, ", "", x) for x in lines] == [
-        f"to=<b@example.test>, relay=127.0.0.1[127.0.0.1]:{sink.port}, dsn=2.0.0,"
-        " status=sent (250 2.0.0 Ok)",
-        f"to=<c@example.test>, relay=127.0.0.1[127.0.0.1]:{sink.port}, dsn=2.0.0,"
+        f"to=<b@example.test>, relay=127.0.0.1[127.0.0.1]:{sink.port}, tls=may:none,"
+        " dsn=2.0.0, status=sent (250 2.0.0 Ok)",
+        f"to=<c@example.test>, relay=127.0.0.1[127.0.0.1]:{sink.port}, tls=may:none,"
+        " dsn=2.0.0,"
         " status=sent (250 2.0.0 Ok)",
         "summary: 2 recipient(s): 2 relayed",
     ]
@@ -534,7 +535,7 @@ def test_send_to_postfix_per_recipient(
         "--to", "perm-fail@example.test",
         "--nexthop", f"[127.0.0.1]:{postfix_smtpd.starttls_port}",
         "-o", "smtp_tls_security_level=verify", "-o", f"smtp_tls_CAfile={lab_certs.ca_pem}",
-        str(_message(tmp_path, subject)),
+        "-o", "smtp_tls_loglevel=1", str(_message(tmp_path, subject)),
     )  # fmt: skip
     assert status == EX_UNAVAILABLE  # a bounce outranks the deferral
     lines = out.splitlines()

@@ -83,7 +83,8 @@ def tls_happy(
 def test_starttls_at_may_then_ehlo_again() -> None:
     world = one_mx()
     srv = world.server("192.0.2.1", 25, tls_happy())
-    report = deliver(request(cfg=config(smtp_tls_security_level="may")), world)
+    cfg = config(smtp_tls_security_level="may", smtp_tls_loglevel="1")
+    report = deliver(request(cfg=cfg), world)
     assert report.outcomes[0].action is Action.RELAYED
     assert srv.text.startswith(
         "EHLO client.example.org\r\nSTARTTLS\r\nEHLO client.example.org\r\nMAIL FROM:"
@@ -94,6 +95,29 @@ def test_starttls_at_may_then_ehlo_again() -> None:
     )
     (start,) = world.of(StartTls)
     assert start.policy.level.text == "may"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("loglevel", ["0", "1", "2"])
+def test_smtp_tls_loglevel_decides_the_tls_lines(loglevel: str) -> None:
+    # Postfix tls_client_start()/tls_log_summary(): 0 logs no TLS line of its
+    # own, 1 the summary, 2 also the set-up lines before the handshake.
+    world = one_mx()
+    world.server("192.0.2.1", 25, tls_happy())
+    cfg = config(smtp_tls_security_level="may", smtp_tls_loglevel=loglevel)
+    report = deliver(request(cfg=cfg), world)
+    assert report.outcomes[0].action is Action.RELAYED
+    summary = [e for e in report.events if "TLS connection established" in e]
+    setup = [e for e in report.events if e == f"setting up TLS connection to {MX1}:25"]
+    assert (len(setup), len(summary)) == {"0": (0, 0), "1": (0, 1), "2": (1, 1)}[loglevel]
+
+
+def test_loglevel_0_still_logs_why_a_must_match_certificate_failed() -> None:
+    world = one_mx()
+    world.server("192.0.2.1", 25, tls_happy(verified=False))
+    cfg = config(smtp_tls_security_level="verify")  # smtp_tls_loglevel = 0
+    report = deliver(request(cfg=cfg), world)
+    assert report.outcomes[0].status == "4.7.5"
+    assert report.events == (f"certificate check for {MX1}:25: not verified by OpenSSL",)
 
 
 def test_may_without_starttls_goes_on_in_plaintext() -> None:
@@ -208,7 +232,8 @@ def test_certificate_refused_quit_goes_over_tls_from_the_machine(skip_quit_respo
 def test_verified_certificate_delivers() -> None:
     world = one_mx()
     world.server("192.0.2.1", 25, tls_happy(verified=True))
-    report = deliver(request(cfg=config(smtp_tls_security_level="verify")), world)
+    cfg = config(smtp_tls_security_level="verify", smtp_tls_loglevel="1")
+    report = deliver(request(cfg=cfg), world)
     assert report.outcomes[0].action is Action.RELAYED
     assert any(e.startswith("Verified TLS connection established") for e in report.events)
 

@@ -84,6 +84,7 @@ def test_send_sync_streams_a_file_over_starttls(tmp_path: Path) -> None:
             "--nexthop", server.nexthop,
             "--set", "smtp_tls_security_level = verify",
             "--set", f"smtp_tls_CAfile = {server.ca_file}",
+            "--set", "smtp_tls_loglevel = 1",
             str(message),
             status=75,  # one recipient deferred, none bounced
         )  # fmt: skip

@@ -25,7 +25,11 @@ import asyncio, json, sys
 import pyfix_smtp
 
 nexthop, level, driver, cafile = sys.argv[1:5]
-params = {"myhostname": "client.example.test", "smtp_tls_security_level": level}
+params = {
+    "myhostname": "client.example.test",
+    "smtp_tls_security_level": level,
+    "smtp_tls_loglevel": "1",
+}
 if cafile:
     params["smtp_tls_CAfile"] = cafile
 cfg = pyfix_smtp.Config(**params)

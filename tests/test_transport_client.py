@@ -33,7 +33,8 @@ from tests.test_transport_drivers import lmtp_responder, responder
 
 pytestmark = pytest.mark.peers
 
-OWN = ("192.0.2.1",)  # our interface addresses: none of the test servers'
+OWN = ("192.0.2.1", "198.51.100.1")  # our interfaces: none of the test servers', and
+# two of them, so smtp(8)'s single-inet_interfaces bind rule does not apply
 MESSAGE = b"Subject: client test\r\nFrom: a@example.org\r\n\r\nhello\r\n.dot line\r\n"
 ENVELOPE = Envelope("a@example.org", ["b@example.net", "c@example.net"])
 

@@ -432,8 +432,9 @@ PARAMETERS: tuple[Param, ...] = (
         Int(),
         "0",
         _COMPAT,
-        ACC,
-        "not read: the drivers keep the system's TCP buffer sizes",
+        IMPL,
+        "drivers: SO_SNDBUF and SO_RCVBUF of each TCP socket, set before connect(); 0 keeps the "
+        "system's sizes",
     ),
     _p(
         "smtp_dns_resolver_options",
@@ -454,12 +455,8 @@ PARAMETERS: tuple[Param, ...] = (
         "no",
         _COMPAT,
         IMPL,
-        (
-            "Config: the default of smtp_per_request_deadline; the delivery core also turns the "
-            "deadline on with it when smtp_per_request_deadline = no, which Postfix 3.11 does not"
-        ),
+        "Config: the default of smtp_per_request_deadline; not read at run time (Postfix 3.11)",
         twin=True,
-        partly=True,
     ),
     _p(
         "smtp_send_dummy_mail_auth",
@@ -487,8 +484,12 @@ PARAMETERS: tuple[Param, ...] = (
         _TABLES,
         "$default_delivery_status_filter",
         _COMPAT,
-        ACC,
-        "not read: outcomes are not rewritten by a delivery status filter table",
+        IMPL,
+        (
+            "delivery: each outcome's 'x.y.z text' is looked up before it is recorded; the result "
+            "replaces status and text (4.x.x defers a bounce, 5.x.x bounces a deferral, "
+            "soft_bounce after it); a result of the wrong kind is ignored with a warning"
+        ),
         twin=True,
     ),
     _p(
@@ -514,10 +515,10 @@ PARAMETERS: tuple[Param, ...] = (
         Enum(("external", "internal")),
         "external",
         _COMPAT,
-        ACC,
+        IMPL,
         (
-            "not read: report lines show addresses in internal (unquoted) form, Postfix's default "
-            "is external"
+            "report: to=<> and orig_to=<> in external (quoted, quote_822_local) or internal form; "
+            "outcomes keep the internal form"
         ),
     ),
     _p(
@@ -525,8 +526,11 @@ PARAMETERS: tuple[Param, ...] = (
         _STR,
         "ns:.",
         _COMPAT,
-        ACC,
-        "not read: the resolver's DNSSEC support is not probed",
+        IMPL,
+        (
+            "client: one probe per Client when no DNSSEC-validated answer was seen; warnings on "
+            "the pyfix_smtp.dns logger"
+        ),
     ),
     _p(
         "known_tcp_ports",
@@ -803,8 +807,11 @@ PARAMETERS: tuple[Param, ...] = (
         _STR,
         "",
         _TLS,
-        ACC,
-        "not read: no DSA client certificate is loaded",
+        IMPL,
+        (
+            "TLS: the DSA client certificate, loaded after the RSA pair and before the ECDSA pair; "
+            "smtp_tls_chain_files overrides it"
+        ),
         twin=True,
     ),
     _p(
@@ -812,8 +819,8 @@ PARAMETERS: tuple[Param, ...] = (
         _STR,
         "$smtp_tls_dcert_file",
         _TLS,
-        ACC,
-        "not read: see smtp_tls_dcert_file",
+        IMPL,
+        "TLS: the key of smtp_tls_dcert_file",
         twin=True,
         lmtp_default="$lmtp_tls_dcert_file",
     ),
@@ -832,8 +839,12 @@ PARAMETERS: tuple[Param, ...] = (
         _STR,
         "0",
         _TLS,
-        ACC,
-        "not read: the report always holds the TLS summary line and failures, whatever the level",
+        IMPL,
+        (
+            "TLS: as Postfix, level 0 logs only trust problems at must-match levels, 1 adds the "
+            "'TLS connection established' summary, 2 the set-up and certificate lines; no OpenSSL "
+            "packet dumps at 3 and 4"
+        ),
         twin=True,
     ),
     _p(
@@ -1047,8 +1058,11 @@ PARAMETERS: tuple[Param, ...] = (
         _LIST,
         "",
         _TLS,
-        ACC,
-        "not read: Python's ssl keeps OpenSSL's bug workarounds (SSL_OP_ALL) on",
+        IMPL,
+        (
+            "TLS: clears the named (or 0x...) OpenSSL work-around bits of SSL_OP_ALL; unknown "
+            "names are a ConfigError (Postfix warns)"
+        ),
     ),
     _p(
         "tls_dane_digest_agility",
@@ -1253,8 +1267,11 @@ PARAMETERS: tuple[Param, ...] = (
         _BOOL,
         "yes",
         _TLS,
-        ACC,
-        "not read: report lines have no tls=level/feature field",
+        IMPL,
+        (
+            "report: the tls= field between delays= and dsn= (Postfix 3.10+ format) and "
+            "RecipientOutcome.tls; TLS settings we check at policy time show the level undecided"
+        ),
         twin=True,
     ),
     # OBSOLETE TLS CONTROLS
@@ -1521,11 +1538,23 @@ PARAMETERS: tuple[Param, ...] = (
         Int(min=1),
         "2",
         _TROUBLE,
-        ACC,
-        "not read: no extra logging for the peers in debug_peer_list",
+        NA,
+        (
+            "Postfix's verbosity of its own internals for debug_peer_list peers; here any "
+            "matching peer's conversation is logged at DEBUG (validated: at least 1)"
+        ),
     ),
     _p(
-        "debug_peer_list", _LIST, "", _TROUBLE, ACC, "not read: no extra logging for matching peers"
+        "debug_peer_list",
+        _LIST,
+        "",
+        _TROUBLE,
+        IMPL,
+        (
+            "delivery: a matching nexthop, host or address (names with parent domains, addresses, "
+            "networks, tables) logs the conversation at DEBUG on pyfix_smtp.delivery; SASL data "
+            "hidden"
+        ),
     ),
     _p(
         "error_notice_recipient",
@@ -1589,8 +1618,9 @@ PARAMETERS: tuple[Param, ...] = (
         _MISC,
         IMPL,
         (
-            "DNS planner: our own addresses, for best-MX and mail-loop checks; the drivers do not "
-            "bind to the only non-loopback address it lists, as Postfix does"
+            "DNS planner: our own addresses, for best-MX and mail-loop checks; delivery: SMTP "
+            "connections bind to its only non-loopback address of the server's family when "
+            "smtp_bind_address(6) is empty (a failed bind warns); not for LMTP over TCP"
         ),
         partly=True,
     ),
@@ -1895,8 +1925,8 @@ PARAMETERS: tuple[Param, ...] = (
         _TABLES,
         "",
         _GLOBAL,
-        ACC,
-        "not read: the default of smtp_delivery_status_filter",
+        IMPL,
+        "the default of smtp_delivery_status_filter",
         in_manual=False,
     ),
     _p(

@@ -57,6 +57,7 @@ from pyfix_smtp.sasl.selection import ConnectionSecurity
 from pyfix_smtp.sasl.session import AuthAttempt, finish_auth, mechanism_failure, start_auth
 from pyfix_smtp.status import Failure, Reply
 from pyfix_smtp.tls.levels import TlsLevel
+from pyfix_smtp.tls.loglevel import TlsLog, peer_lines, session_mask, setup_lines
 from pyfix_smtp.tls.policy import Reason, TlsPolicy
 from pyfix_smtp.tls.requiretls import (
     RequireTlsAction,
@@ -330,6 +331,11 @@ def _start_tls(ctx: Context, session: Session, *, wrapper: bool) -> Steps:
     if not policy.connection_reuse:
         session.dont_cache()  # smtp_start_tls(): no TLS session caching without reuse
     yield from session.flush()
+    # Postfix tls_client_start(): what smtp_tls_loglevel asks for, plus trust
+    # problems at the levels where the certificate must match.
+    mask = session_mask(ctx.options.tls.log_mask, policy)
+    for line in setup_lines(session.label, policy, mask):
+        ctx.rcpts.info(line, with_queue_id=False)
     result = yield StartTls(policy, ctx.options.tls, ctx.options.timeouts["smtp_starttls_timeout"])
     if isinstance(result, TlsEstablished):
         now = yield GetTime()
@@ -340,12 +346,15 @@ def _start_tls(ctx: Context, session: Session, *, wrapper: bool) -> Steps:
             now=dt.datetime.fromtimestamp(now, dt.UTC),
             pkix_verified=result.pkix_verified,
         )
-        bits = f" ({result.bits}/{result.bits} bits)" if result.bits else ""
-        ctx.rcpts.info(
-            f"{check.status.value} TLS connection established to {session.label}:"
-            f" {result.version} with cipher {result.cipher}{bits}",
-            with_queue_id=False,
-        )
+        for line in peer_lines(session.label, check, result.chain, mask):
+            ctx.rcpts.info(line, with_queue_id=False)
+        if mask & TlsLog.SUMMARY:  # tls_client_post_connect(): tls_log_summary()
+            bits = f" ({result.bits}/{result.bits} bits)" if result.bits else ""
+            ctx.rcpts.info(
+                f"{check.status.value} TLS connection established to {session.label}:"
+                f" {result.version} with cipher {result.cipher}{bits}",
+                with_queue_id=False,
+            )
         session.cert_matched = check.matched
         if policy.level.must_match and not check.matched:
             ctx.rcpts.info(f"certificate check for {session.label}: {check.detail}")

@@ -54,6 +54,7 @@ BASE = Config(
     smtp_dns_support_level="dnssec",  # DANE needs it (smtp_tls_policy.c dane_init())
     inet_protocols="ipv4",
     smtp_helo_timeout=10,
+    smtp_tls_loglevel="1",  # the summary line the tests read (the reference clients use 1 too)
 )
 
 

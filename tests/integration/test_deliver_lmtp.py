@@ -26,7 +26,7 @@ pytestmark = pytest.mark.peers
 
 ALICE = "alice@example.test"
 RECIPIENTS = [ALICE, QUOTA_FULL, QUOTA_TEMPFAIL]
-LMTP = Config(protocol="lmtp", myhostname=MYHOSTNAME)
+LMTP = Config(protocol="lmtp", myhostname=MYHOSTNAME, lmtp_tls_loglevel="1")
 
 
 def message(tag: str) -> bytes:

@@ -54,6 +54,7 @@ def config(lab: TlsLab, level: str = "may") -> Config:
         smtp_tls_CAfile=str(lab.certs.ca_pem),
         inet_protocols="ipv4",
         smtp_helo_timeout=10,
+        smtp_tls_loglevel="1",  # the TLS summary line the tests read
     )
 
 

@@ -41,7 +41,7 @@ TEMP_FAIL = "temp-fail@example.test"
 PERM_FAIL = "perm-fail@example.test"
 SENDER = "sender@example.org"
 HOST = "127.0.0.1[127.0.0.1]"
-BASE = Config(myhostname=MYHOSTNAME, smtp_helo_timeout=10)
+BASE = Config(myhostname=MYHOSTNAME, smtp_helo_timeout=10, smtp_tls_loglevel="1")
 # Postfix's own headers in front of each stored message (virtual(8) + smtpd(8)).
 PREPENDED = re.compile(
     rb"\AReturn-Path: <[^\n]*>\nX-Original-To: [^\n]*\nDelivered-To: [^\n]*\n"

@@ -171,6 +171,7 @@ def config(pki: Pki, level: str = "verify", **settings: str) -> Config:
         smtp_tls_CAfile=str(pki.ca_file),
         smtp_helo_timeout=10,
         smtp_starttls_timeout=10,
+        smtp_tls_loglevel="1",  # the TLS summary line the tests read
         **settings,  # type: ignore[arg-type]
     )
 

@@ -49,7 +49,9 @@ from tests.peers.tls_lab import BAD_TLSA, LabDeliverer, TlsLab, stored_copies
 pytestmark = pytest.mark.peers
 
 SENDER = "sender@example.org"
-BASE = Config(myhostname=MYHOSTNAME, smtp_helo_timeout=10, smtp_starttls_timeout=10)
+BASE = Config(
+    myhostname=MYHOSTNAME, smtp_helo_timeout=10, smtp_starttls_timeout=10, smtp_tls_loglevel="1"
+)
 WRONG = "AB" * 32  # a SHA-256 fingerprint of nothing
 
 

@@ -423,10 +423,11 @@ def summarise(report: DeliveryReport) -> Result:
 
 def config_for(oracle: Oracle, scenario: Scenario) -> Config:
     if scenario.lmtp:
-        return Config(protocol="lmtp", myhostname=MYHOSTNAME)
+        return Config(protocol="lmtp", myhostname=MYHOSTNAME, lmtp_tls_loglevel="1")
     settings = TIMEOUTS | SERVICES[scenario.service]
     return Config(
         myhostname=MYHOSTNAME,
+        smtp_tls_loglevel="1",  # as the Postfix reference client: its summary line is compared
         smtp_tls_CAfile=str(oracle.ca_file),
         **settings,  # type: ignore[arg-type]
     )

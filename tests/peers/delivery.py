@@ -30,8 +30,9 @@ import pyfix_smtp
 from pyfix_smtp import Action, AsyncClient, Client, DeliveryReport, Envelope, RecipientOutcome
 from tests.peers.dns import DnsLab
 
-#: Our interface addresses for best-MX loop detection: none of the lab's.
-OWN_ADDRESSES = ("192.0.2.1",)
+#: Our interface addresses for best-MX loop detection: none of the lab's, and
+#: two of them, so smtp(8)'s single-inet_interfaces bind rule does not apply.
+OWN_ADDRESSES = ("192.0.2.1", "198.51.100.1")
 #: Our host name: distinct from every lab server's name.
 MYHOSTNAME = "client.pyfix.test"
 
