@@ -14,6 +14,9 @@ A server script is a list of steps, replayed in order:
 * ``("EOF",)``, ``("TIMEOUT",)``, ``("RESET",)`` - the next ``Receive``
   sees end of file, a timeout or a connection reset;
 * ``("SEND-EOF",)``, ``("SEND-TIMEOUT",)`` - the next ``Send`` fails;
+* ``("SLEEP",)`` - the client pauses (a ``Sleep`` effect) here, before any
+  further read; Sends before it succeed, so a ``SEND-*`` step after it fails
+  the first write after the pause;
 * ``("TLS", result)`` - the answer to ``StartTls``.
 
 The tests at the end of this module check the world itself.
@@ -46,6 +49,7 @@ from pyfix_smtp.delivery.effects import (
     Resolve,
     ResolveMany,
     Send,
+    Sleep,
     StartTls,
     TlsEstablished,
     TlsFailed,
@@ -109,7 +113,7 @@ class Server:
         if step is None:
             return b""  # the script is over: end of file
         kind = step[0]
-        if kind in ("SEND-EOF", "SEND-TIMEOUT", "TLS"):
+        if kind in ("SEND-EOF", "SEND-TIMEOUT", "TLS", "SLEEP"):
             raise ScriptError(f"Receive while the script expects {kind}")
         self._pos += 1
         if kind == "S":
@@ -140,6 +144,13 @@ class Server:
             return IoFailure(IoFailureKind.EOF, "Broken pipe")
         self.received += data
         return None
+
+    def sleep(self) -> None:
+        """The client pauses: use a ``SLEEP`` step if one is next (checked by ``done``)."""
+        pos, step = self._peek()
+        if step is not None and step[0] == "SLEEP":
+            self._next()
+            self._pos = pos + 1
 
     def start_tls(self) -> EffectResult:
         step = self._next()
@@ -277,6 +288,14 @@ class World:
                         others[:] = [e for e in others if e[0] is not session]
                     self.current = server
                     return session
+            return None
+        if isinstance(effect, Sleep):
+            # The core pauses only with a connection open (PIX delay_dotcrlf).
+            if self.current is None:
+                raise ScriptError("Sleep without a current connection")
+            if isinstance(self.current, Server):
+                self.current.sleep()
+            self.clock += effect.seconds
             return None
         if isinstance(effect, FetchStsPolicy):
             return self.sts.get(effect.domain, IoFailure(IoFailureKind.REFUSED, "refused"))

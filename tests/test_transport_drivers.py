@@ -36,6 +36,7 @@ from pyfix_smtp.delivery.effects import (
     IoFailureKind,
     Receive,
     Send,
+    Sleep,
 )
 from pyfix_smtp.delivery.report import DeliveryReport
 from pyfix_smtp.transport.aio import AsyncDriver, Connection, close_connection
@@ -673,6 +674,57 @@ def test_get_time(runner: Runner) -> None:
     [now] = runner.run(script)
     assert isinstance(now, float)
     assert before <= now <= time.time()
+
+
+def test_sleep(runner: Runner) -> None:
+    import time
+
+    def script() -> Steps:
+        return (yield Sleep(0.05))
+
+    started = time.monotonic()
+    assert runner.run(script) == [None]
+    assert time.monotonic() - started >= 0.05
+
+
+def test_sleep_keeps_the_dot_out_of_the_content_write(runner: Runner) -> None:
+    # The PIX delay_dotcrlf workaround: what was sent before the pause
+    # arrives by itself; the final "." comes after the pause.
+    import time
+
+    arrivals: list[tuple[float, bytes]] = []
+
+    def reader(conn: socket.socket) -> None:
+        conn.sendall(b"354 go ahead\r\n")
+        data = b""
+        while not data.endswith(b"\r\n.\r\n"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            arrivals.append((time.monotonic(), chunk))
+            data += chunk
+        conn.sendall(b"250 2.0.0 Ok\r\n")
+
+    body = b"Subject: x\r\n\r\n" + b"y" * 70 + b"\r\n"
+    with responder(reader) as server:
+
+        def script() -> Steps:
+            yield Connect(inet(server.port), T)
+            yield from replies()
+            sent = yield Send(body, T)
+            assert sent is None
+            yield Sleep(0.3)
+            sent = yield Send(b".\r\n", T)
+            assert sent is None
+            reply = yield from replies()
+            yield Close()
+            return reply
+
+        [reply] = runner.run(script)
+    assert codes(reply) == [250]  # type: ignore[arg-type]
+    assert b"".join(chunk for _, chunk in arrivals) == body + b".\r\n"
+    assert arrivals[-1][1] == b".\r\n"
+    assert arrivals[-1][0] - arrivals[-2][0] >= 0.2
 
 
 # -- the connection cache ----------------------------------------------------------------

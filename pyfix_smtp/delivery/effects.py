@@ -22,7 +22,8 @@ generator closes the current connection and re-raises.
 The core asks for the time with :class:`GetTime` only where Postfix reads
 the clock (start of the attempt, start of each mail transaction, end of
 each session, TLS certificate checks, deadlines); a driver may answer from
-a cheap clock.
+a cheap clock. It asks for a pause with :class:`Sleep` only where Postfix
+sleeps (the Cisco PIX ``delay_dotcrlf`` workaround).
 
 Each effect documents the type of its result.
 """
@@ -53,6 +54,7 @@ __all__ = [
     "Resolve",
     "ResolveMany",
     "Send",
+    "Sleep",
     "StartTls",
     "TlsEstablished",
     "TlsFailed",
@@ -179,6 +181,25 @@ class Send:
 
     data: bytes
     timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Pause for *seconds* before the next effect; the connection stays current.
+
+    Result: ``None``. Bytes of earlier :class:`Send` effects keep going out
+    during the pause (a blocking driver has handed them to the kernel, an
+    asyncio driver's transport drains its buffer meanwhile). The core uses
+    it for Postfix's PIX ``delay_dotcrlf`` workaround: a pause of
+    ``smtp_pix_workaround_delay_time`` before the final ``.`` (smtp_proto.c
+    smtp_loop()).
+    """
+
+    seconds: float
+
+    def __post_init__(self) -> None:
+        if not self.seconds >= 0:  # also refuses NaN
+            raise ValueError(f"seconds must be >= 0, not {self.seconds}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +351,7 @@ Effect = (
     | Connect
     | Send
     | Receive
+    | Sleep
     | StartTls
     | Close
     | FetchStsPolicy

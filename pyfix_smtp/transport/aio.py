@@ -40,6 +40,7 @@ from pyfix_smtp.delivery.effects import (
     Resolve,
     ResolveMany,
     Send,
+    Sleep,
     StartTls,
     TlsEstablished,
     TlsFailed,
@@ -372,6 +373,10 @@ class AsyncDriver:
     async def _get_time(self, effect: GetTime) -> float:
         return self.clock()
 
+    async def _sleep(self, effect: Sleep) -> None:
+        # The transport keeps draining what earlier Sends queued meanwhile.
+        await asyncio.sleep(effect.seconds)
+
     async def _resolve(self, effect: Resolve) -> EffectResult:
         return await self.resolver.lookup(effect.query)
 
@@ -509,6 +514,7 @@ _HANDLERS: dict[type, Callable[[AsyncDriver, Any], Awaitable[EffectResult]]] = {
     FetchStsPolicy: AsyncDriver._fetch_sts,
     CacheTake: AsyncDriver._cache_take,
     CacheSave: AsyncDriver._cache_save,
+    Sleep: AsyncDriver._sleep,
 }
 # Effects that never wait, run without a coroutine by run().
 _IMMEDIATE: dict[type, Callable[[AsyncDriver, Any], EffectResult]] = {

@@ -46,6 +46,7 @@ from pyfix_smtp.delivery.effects import (
     Resolve,
     ResolveMany,
     Send,
+    Sleep,
     StartTls,
     TlsEstablished,
     TlsFailed,
@@ -378,6 +379,7 @@ class SyncDriver:
             FetchStsPolicy: self.sts_fetcher,
             CacheTake: self._cache_take,
             CacheSave: self._cache_save,
+            Sleep: self._sleep,
         }
 
     def run(self, steps: Generator[Effect, EffectResult, T]) -> T:
@@ -421,6 +423,10 @@ class SyncDriver:
 
     def _get_time(self, effect: GetTime) -> float:
         return self.clock()
+
+    def _sleep(self, effect: Sleep) -> None:
+        # Earlier Sends are complete (sendall()): the kernel sends them meanwhile.
+        time.sleep(effect.seconds)
 
     def _resolve(self, effect: Resolve) -> EffectResult:
         return self.resolver.lookup(effect.query)
