@@ -45,6 +45,7 @@ from tests.test_delivery_support import World, config, deliver, request
 
 REPLIES = [
     b"220 fuzz.example ESMTP\r\n",
+    b"220 ***********************\r\n",  # Cisco PIX: HELO, and a Sleep before "."
     b"250 fuzz.example\r\n",
     b"250-fuzz.example\r\n250-PIPELINING\r\n250-SIZE 100000\r\n250-8BITMIME\r\n250 DSN\r\n",
     b"250-fuzz.example\r\n250-STARTTLS\r\n250 PIPELINING\r\n",
@@ -179,7 +180,10 @@ class ReactiveServer:
         if not self._greeted:
             self._greeted = True
             out = self._pick(
-                b"220 fuzz.example ESMTP\r\n", b"421 4.3.2 busy\r\n", b"554 5.7.1 go away\r\n"
+                # 1 in 8 a Cisco PIX banner: HELO, and (old messages) a Sleep before "."
+                b"220 ******\r\n" if self.rng.random() < 0.125 else b"220 fuzz.example ESMTP\r\n",
+                b"421 4.3.2 busy\r\n",
+                b"554 5.7.1 go away\r\n",
             )
         while True:
             data = bytes(self.received[self._seen :])

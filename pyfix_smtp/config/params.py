@@ -254,18 +254,28 @@ PARAMETERS: tuple[Param, ...] = (
         Time(min=1),
         "10s",
         _COMPAT,
-        ACC,
-        "not read: the delay_dotcrlf pause before the final '.' is not implemented",
+        IMPL,
+        (
+            "delivery: with delay_dotcrlf, the content is written, then a Sleep effect of this "
+            "long, then the final '.' (DATA only; BDAT has no '.'); LMTP: the protocol machine "
+            "does not yet flag a PIX banner, so no pause"
+        ),
         twin=True,
+        partly=True,
     ),
     _p(
         "smtp_pix_workaround_threshold_time",
         Time(),
         "500s",
         _COMPAT,
-        ACC,
-        "not read: the message-age threshold for delay_dotcrlf is not applied",
+        IMPL,
+        (
+            "delivery: delay_dotcrlf only for a message that arrived at least this long before "
+            "the transaction starts (no arrival time: the attempt's start); judged per message, "
+            "also on a reused connection; LMTP as smtp_pix_workaround_delay_time"
+        ),
         twin=True,
+        partly=True,
     ),
     _p(
         "smtp_pix_workarounds",

@@ -91,6 +91,10 @@ class DeliveryOptions:
     smtp_connection_reuse_count_limit: int
     smtp_discard_ehlo_keyword_address_maps: TableList
     smtp_pix_workaround_maps: TableList
+    #: The PIX ``delay_dotcrlf`` pause before the final "." and the message
+    #: age it needs (Postfix var_smtp_pix_delay and var_smtp_pix_thresh).
+    smtp_pix_workaround_delay_time: float
+    smtp_pix_workaround_threshold_time: float
     delay_logging_resolution_limit: int
     #: ``smtp_generic_maps`` with the parameters that shape its lookups, or
     #: None when no table is configured (the envelope is sent as given).
@@ -239,6 +243,8 @@ def _build(config: Config) -> DeliveryOptions:
         smtp_connection_reuse_count_limit=cfg.smtp_connection_reuse_count_limit,
         smtp_discard_ehlo_keyword_address_maps=cfg.smtp_discard_ehlo_keyword_address_maps,
         smtp_pix_workaround_maps=cfg.smtp_pix_workaround_maps,
+        smtp_pix_workaround_delay_time=cfg.smtp_pix_workaround_delay_time,
+        smtp_pix_workaround_threshold_time=cfg.smtp_pix_workaround_threshold_time,
         delay_logging_resolution_limit=cfg.delay_logging_resolution_limit,
         generic_maps=generic,
         content_checks=content_checks,

@@ -21,6 +21,12 @@ server is ready for it and applies Postfix's verdicts:
 * content the MIME converter gives up on: its status, and the connection
   is dropped without ending the data (smtp_mime_fail()).
 
+Behind a Cisco PIX firewall (its ``220 ****`` banner, ``delay_dotcrlf`` in
+``smtp_pix_workarounds``) the content of a message at least
+``smtp_pix_workaround_threshold_time`` old goes out first, then a
+:class:`~pyfix_smtp.delivery.effects.Sleep` of
+``smtp_pix_workaround_delay_time``, then the final ``.`` (smtp_loop()).
+
 Address-verification probes stop before the content (the protocol
 machine's ``verify``): with ``smtp_address_verify_target = rcpt`` an
 accepted RCPT is a success and RSET replaces DATA; with ``data`` the
@@ -41,12 +47,13 @@ from pyfix_smtp.delivery.effects import (
     IoFailureKind,
     Receive,
     Send,
+    Sleep,
 )
 from pyfix_smtp.delivery.handshake import log_warnings
 from pyfix_smtp.delivery.session import CONTENT_WRITE_SIZE, Session
 from pyfix_smtp.errors import ContentError
 from pyfix_smtp.protocol.connection import State
-from pyfix_smtp.protocol.content import ContentEncoder, Framing
+from pyfix_smtp.protocol.content import END_OF_DATA, ContentEncoder, Framing
 from pyfix_smtp.protocol.events import (
     NEED_DATA,
     Closed,
@@ -118,7 +125,7 @@ def transfer(ctx: Context, session: Session) -> Steps:
         if isinstance(event, TransactionResult):
             result = event
         elif isinstance(event, DataReady):
-            yield from _send_content(ctx, session, event)
+            yield from _send_content(ctx, session, event, now)
         elif isinstance(event, XforwardResult):
             if event.reply.code // 100 != 2:  # smtp_loop(): only a warning
                 ctx.rcpts.warning(
@@ -192,10 +199,24 @@ def _settle(
             session.dont_cache()  # SMTP_MISC_FAIL_DONT_CACHE
 
 
-def _send_content(ctx: Context, session: Session, ready: DataReady) -> Steps:
-    """Stream the message after 354 (or as BDAT chunks), ending with "." (and QUIT)."""
+def _send_content(ctx: Context, session: Session, ready: DataReady, now: float) -> Steps:
+    """Stream the message after 354 (or as BDAT chunks), ending with "." (and QUIT).
+
+    *now* is the time the transaction started, for the PIX threshold.
+    """
     conn = session.conn
     opts = ctx.options
+    # Postfix smtp_helo(): delay_dotcrlf only for a message that arrived at least
+    # smtp_pix_workaround_threshold_time ago, in whole seconds (incoming_arrival
+    # .tv_sec <= now - threshold). A request without an arrival time counts as
+    # arriving at the start of the attempt (Recipients.arrival), as for delay=:
+    # a new message gets no delay unless the threshold is 0. BDAT has no "."
+    # line to delay (Postfix never sends BDAT).
+    pix_delay = (
+        conn.pix_delay_dotcrlf
+        and ready.framing is Framing.DATA
+        and int(now) - int(ctx.rcpts.arrival) >= opts.smtp_pix_workaround_threshold_time
+    )
     encoder_options = opts.encoder
     if ready.downgrade_8bit != encoder_options.downgrade_8bit:
         encoder_options = replace(encoder_options, downgrade_8bit=ready.downgrade_8bit)
@@ -219,7 +240,7 @@ def _send_content(ctx: Context, session: Session, ready: DataReady) -> Steps:
                 size = 0
                 if not (yield from _write(session, data)):
                     return
-        pending.append(encoder.finish())
+        pending.append(encoder.finish(end_of_data=not pix_delay))
     except ContentError as exc:
         if hook is not None:
             _log_notes(ctx, hook)
@@ -245,6 +266,9 @@ def _send_content(ctx: Context, session: Session, ready: DataReady) -> Steps:
     if hook is not None and hook.notes:
         _log_notes(ctx, hook)
     data = b"".join(pending)
+    if pix_delay:
+        yield from _send_delayed_dot(session, data, opts.smtp_pix_workaround_delay_time)
+        return
     if len(data) > END_WRITE_SIZE:
         # Postfix writes the body in VSTREAM_BUFSIZE pieces and the last one
         # with "." when it reads the reply: a failure before that is "while
@@ -254,6 +278,26 @@ def _send_content(ctx: Context, session: Session, ready: DataReady) -> Steps:
         data = data[-END_WRITE_SIZE:]
     last = conn.send_data(data, final=True)
     if session.debug and ready.framing is Framing.DATA:
+        session.log_end_of_data(last)
+    yield from _write(session, last)
+
+
+def _send_delayed_dot(session: Session, data: bytes, delay: float) -> Steps:
+    """The PIX ``delay_dotcrlf`` workaround: all content, a pause, then "." (and QUIT).
+
+    Postfix smtp_loop(): smtp_flush() of everything before ".", then
+    sleep(var_smtp_pix_delay), so that the firewall never sees CRLF . CRLF
+    span a packet boundary. A failure of the content write is "while sending
+    message body"; a failure of the "." write after the pause is one of the
+    end of data.
+    """
+    conn = session.conn
+    body = conn.send_data(data)  # not final: the machine stays in the content stage
+    if body and not (yield from _write(session, body)):
+        return
+    yield Sleep(delay)  # smtp_proto.c smtp_loop(): sleep(var_smtp_pix_delay)
+    last = conn.send_data(END_OF_DATA, final=True)
+    if session.debug:
         session.log_end_of_data(last)
     yield from _write(session, last)
 
