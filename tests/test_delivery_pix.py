@@ -217,18 +217,33 @@ def test_banner_and_workaround_list(banner: bytes, overrides: dict[str, str], pa
 
 
 @pytest.mark.parametrize(
-    ("global_list", "table", "pauses"),
+    ("global_list", "table", "pauses", "logged"),
     [
         # the entry for the server address replaces smtp_pix_workarounds
-        ("disable_esmtp", "inline:{{192.0.2.1=disable_esmtp,delay_dotcrlf}}", True),
-        ("disable_esmtp", "inline:{{192.0.2.1=delay_dotcrlf}}", True),
-        ("disable_esmtp,delay_dotcrlf", "inline:{{192.0.2.1=disable_esmtp}}", False),
+        (
+            "disable_esmtp",
+            "inline:{{192.0.2.1=delay_dotcrlf,disable_esmtp}}",
+            True,
+            "disable_esmtp delay_dotcrlf",  # pix_bug_table order
+        ),
+        ("disable_esmtp", "inline:{{192.0.2.1=delay_dotcrlf}}", True, "delay_dotcrlf"),
+        (
+            "disable_esmtp,delay_dotcrlf",
+            "inline:{{192.0.2.1=disable_esmtp}}",
+            False,
+            "disable_esmtp",
+        ),
         # no entry for this address: smtp_pix_workarounds
-        ("disable_esmtp,delay_dotcrlf", "inline:{{192.0.2.9=disable_esmtp}}", True),
-        ("disable_esmtp", "inline:{{192.0.2.9=delay_dotcrlf}}", False),
+        (
+            "disable_esmtp,delay_dotcrlf",
+            "inline:{{192.0.2.9=disable_esmtp}}",
+            True,
+            "disable_esmtp delay_dotcrlf",
+        ),
+        ("disable_esmtp", "inline:{{192.0.2.9=delay_dotcrlf}}", False, "disable_esmtp"),
     ],
 )
-def test_pix_workaround_maps(global_list: str, table: str, pauses: bool) -> None:
+def test_pix_workaround_maps(global_list: str, table: str, pauses: bool, logged: str) -> None:
     w, _ = world(
         [
             ("S", PIX),
@@ -240,9 +255,54 @@ def test_pix_workaround_maps(global_list: str, table: str, pauses: bool) -> None
         ]
     )
     cfg = config(smtp_pix_workarounds=global_list, smtp_pix_workaround_maps=table)
-    (outcome,) = deliver(request(rcpt_list(1), cfg=cfg, arrival=w.clock - OLD), w).outcomes
-    assert outcome.action is Action.RELAYED
+    report = deliver(request(rcpt_list(1), cfg=cfg, arrival=w.clock - OLD), w)
+    assert report.outcomes[0].action is Action.RELAYED
     assert sleeps(w) == ([10.0] if pauses else [])
+    # smtp_helo() logs the workarounds it turned on for this server
+    assert f"enabling PIX workarounds: {logged} for {MX}:25" in report.events
+
+
+def test_young_message_is_logged_without_delay_dotcrlf() -> None:
+    # smtp_helo() drops delay_dotcrlf from the mask before it logs it
+    w, _ = world([*helo_session(), ("S", b"250 2.0.0 Ok\r\n")])
+    report = deliver(request(rcpt_list(1), arrival=w.clock - 10), w)
+    assert report.outcomes[0].action is Action.RELAYED
+    assert sleeps(w) == []
+    assert f"enabling PIX workarounds: disable_esmtp for {MX}:25" in report.events
+
+
+def test_lmtp_behind_pix_pauses_too() -> None:
+    # smtp_helo() sets the PIX features for LMTP as well (only disable_esmtp
+    # is SMTP-only: LMTP always sends LHLO).
+    w = World(tick=0.0)
+    srv = w.server(
+        "/run/lmtp",
+        0,
+        [
+            ("S", PIX),
+            ("C", b"LHLO client.example.org\r\n"),
+            ("S", b"250 lmtp.example.net\r\n"),
+            ("C", b"MAIL FROM:<sender@example.org>\r\n"),
+            ("S", b"250 2.1.0 Ok\r\n"),
+            ("C", b"RCPT TO:<r0@example.net>\r\n"),
+            ("S", b"250 2.1.5 Ok\r\n"),
+            ("C", b"DATA\r\n"),
+            ("S", b"354 go ahead\r\n"),
+            ("C", BODY),
+            ("SLEEP",),
+            ("C", b".\r\n"),
+            ("S", b"250 2.0.0 Ok\r\n"),
+            ("C", b"QUIT\r\n"),
+            ("S", b"221 2.0.0 Bye\r\n"),
+        ],
+    )
+    srv.strict = True
+    cfg = Config(protocol="lmtp", myhostname="client.example.org")
+    req = request(rcpt_list(1), nexthop="unix:/run/lmtp", cfg=cfg, arrival=w.clock - OLD)
+    (outcome,) = deliver(req, w).outcomes
+    assert outcome.status == "2.0.0"
+    assert sleeps(w) == [10.0]
+    assert srv.client_checked
 
 
 def test_large_message_same_bytes_only_the_last_write_is_split() -> None:

@@ -257,11 +257,9 @@ PARAMETERS: tuple[Param, ...] = (
         IMPL,
         (
             "delivery: with delay_dotcrlf, the content is written, then a Sleep effect of this "
-            "long, then the final '.' (DATA only; BDAT has no '.'); LMTP: the protocol machine "
-            "does not yet flag a PIX banner, so no pause"
+            "long, then the final '.' (DATA only; BDAT has no '.')"
         ),
         twin=True,
-        partly=True,
     ),
     _p(
         "smtp_pix_workaround_threshold_time",
@@ -272,10 +270,9 @@ PARAMETERS: tuple[Param, ...] = (
         (
             "delivery: delay_dotcrlf only for a message that arrived at least this long before "
             "the transaction starts (no arrival time: the attempt's start); judged per message, "
-            "also on a reused connection; LMTP as smtp_pix_workaround_delay_time"
+            "also on a reused connection"
         ),
         twin=True,
-        partly=True,
     ),
     _p(
         "smtp_pix_workarounds",
@@ -284,11 +281,11 @@ PARAMETERS: tuple[Param, ...] = (
         _COMPAT,
         IMPL,
         (
-            "protocol: disable_esmtp (HELO after a PIX '220 ****' banner); delay_dotcrlf is only "
-            "flagged (ClientConnection.pix_delay_dotcrlf): no driver pauses before the final '.'"
+            "protocol: disable_esmtp (HELO after a PIX '220 ****' banner); delivery: "
+            "delay_dotcrlf pauses smtp_pix_workaround_delay_time before the final '.' for "
+            "messages older than smtp_pix_workaround_threshold_time"
         ),
         twin=True,
-        partly=True,
     ),
     _p(
         "smtp_pix_workaround_maps",
@@ -301,7 +298,6 @@ PARAMETERS: tuple[Param, ...] = (
             "server; delay_dotcrlf as there"
         ),
         twin=True,
-        partly=True,
     ),
     _p(
         "smtp_quote_rfc821_envelope",

@@ -137,12 +137,10 @@ def handshake(ctx: Context, session: Session) -> Steps:
                         f"host {session.label} greeted me with my own hostname"
                         f" {ctx.options.myhostname}"
                     )
-                if event.pix and ctx.options.client.pix_workarounds:
-                    ctx.rcpts.info(
-                        "enabling PIX workarounds: "
-                        + " ".join(sorted(ctx.options.client.pix_workarounds))
-                        + f" for {session.label}"
-                    )
+                if event.pix and session.conn.options.pix_workarounds:
+                    now = yield GetTime()
+                    assert isinstance(now, float | int)
+                    ctx.rcpts.info(_pix_line(ctx, session, now))
                 continue
             return (yield from _refused(ctx, session, event.reply, greeting=True))
         if isinstance(event, HelloRejected):
@@ -322,6 +320,25 @@ def _after_hello(
     if opts.sasl.auth_enable and ext.auth:
         return (yield from _authenticate(ctx, session, ext))
     return True
+
+
+def pix_delay_due(ctx: Context, now: float) -> bool:
+    """Is the message old enough for PIX ``delay_dotcrlf``?
+
+    Postfix smtp_helo(): arrival at least ``smtp_pix_workaround_threshold_time``
+    ago, in whole seconds (``incoming_arrival.tv_sec <= now - threshold``).
+    """
+    threshold = ctx.options.smtp_pix_workaround_threshold_time
+    return int(now) - int(ctx.rcpts.arrival) >= threshold
+
+
+def _pix_line(ctx: Context, session: Session, now: float) -> str:
+    """smtp_helo()'s "enabling PIX workarounds" line, in pix_bug_table order."""
+    words = session.conn.options.pix_workarounds
+    enabled = [w for w in ("disable_esmtp", "delay_dotcrlf") if w in words]
+    if "delay_dotcrlf" in enabled and not pix_delay_due(ctx, now):
+        enabled.remove("delay_dotcrlf")
+    return f"enabling PIX workarounds: {' '.join(enabled)} for {session.label}"
 
 
 def _start_tls(ctx: Context, session: Session, *, wrapper: bool) -> Steps:

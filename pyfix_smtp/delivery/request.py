@@ -162,8 +162,10 @@ class DeliveryRequest:
         config: the Postfix parameters.
         rng: randomness for MX shuffling (injected; never the global one).
         arrival: when the message entered the system (Postfix
-            ``incoming_arrival``), for ``delay=`` and the plaintext-fallback
-            ``minimal_backoff_time`` rule; None means "now" (a first attempt).
+            ``incoming_arrival``), for ``delay=``, the plaintext-fallback
+            ``minimal_backoff_time`` rule and the PIX
+            ``smtp_pix_workaround_threshold_time``; None means "now" (a first
+            attempt).
         queue_id: a queue id for log lines (may be empty).
         verify_probe: this is an address-verification probe (Postfix
             trace-only request): stop at ``smtp_address_verify_target`` and

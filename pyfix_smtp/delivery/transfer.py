@@ -49,7 +49,7 @@ from pyfix_smtp.delivery.effects import (
     Send,
     Sleep,
 )
-from pyfix_smtp.delivery.handshake import log_warnings
+from pyfix_smtp.delivery.handshake import log_warnings, pix_delay_due
 from pyfix_smtp.delivery.session import CONTENT_WRITE_SIZE, Session
 from pyfix_smtp.errors import ContentError
 from pyfix_smtp.protocol.connection import State
@@ -206,17 +206,11 @@ def _send_content(ctx: Context, session: Session, ready: DataReady, now: float) 
     """
     conn = session.conn
     opts = ctx.options
-    # Postfix smtp_helo(): delay_dotcrlf only for a message that arrived at least
-    # smtp_pix_workaround_threshold_time ago, in whole seconds (incoming_arrival
-    # .tv_sec <= now - threshold). A request without an arrival time counts as
-    # arriving at the start of the attempt (Recipients.arrival), as for delay=:
-    # a new message gets no delay unless the threshold is 0. BDAT has no "."
-    # line to delay (Postfix never sends BDAT).
-    pix_delay = (
-        conn.pix_delay_dotcrlf
-        and ready.framing is Framing.DATA
-        and int(now) - int(ctx.rcpts.arrival) >= opts.smtp_pix_workaround_threshold_time
-    )
+    # A request without an arrival time counts as arriving at the start of the
+    # attempt (Recipients.arrival), as for delay=: a new message gets no delay
+    # unless the threshold is 0. BDAT has no "." line to delay (Postfix never
+    # sends BDAT).
+    pix_delay = conn.pix_delay_dotcrlf and ready.framing is Framing.DATA and pix_delay_due(ctx, now)
     encoder_options = opts.encoder
     if ready.downgrade_8bit != encoder_options.downgrade_8bit:
         encoder_options = replace(encoder_options, downgrade_8bit=ready.downgrade_8bit)

@@ -798,11 +798,11 @@ class ClientConnection:
             self._emit(Greeting(reply, esmtp=False, pix=pix))
             self._quit_after_failure()
             return
+        if pix and opts.pix_workarounds:  # smtp_helo(): for LMTP too
+            self._pix_delay_dotcrlf = "delay_dotcrlf" in opts.pix_workarounds
         if opts.lmtp:
             esmtp = True
         else:
-            if pix and opts.pix_workarounds:
-                self._pix_delay_dotcrlf = "delay_dotcrlf" in opts.pix_workarounds
             pix_no_esmtp = pix and "disable_esmtp" in opts.pix_workarounds
             if opts.never_send_ehlo or pix_no_esmtp:
                 esmtp = False

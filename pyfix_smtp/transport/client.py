@@ -563,8 +563,8 @@ def deliver(
         config: the Postfix parameters (default ``Config()``; the client's).
         client: the client whose caches to use (default: this thread's).
         arrival: when the message entered the system (Postfix
-            ``incoming_arrival``): for ``delay=`` and the plaintext-fallback
-            rule; None: now (a first attempt).
+            ``incoming_arrival``): for ``delay=``, the plaintext-fallback
+            rule and the PIX delay threshold; None: now (a first attempt).
         queue_id: the queue id to prefix log lines with.
         verify_probe: an address-verification probe.
         tls_required_no: the message has ``TLS-Required: no`` (RFC 8689).
