@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import replace
 
+from pyfix_smtp.address import to_ascii_domain
 from pyfix_smtp.address_rewrite import GenericMaps
 from pyfix_smtp.delivery.cache_keys import KeyContext, dest_label, endpoint_label
 from pyfix_smtp.delivery.context import Context
@@ -51,12 +52,12 @@ from pyfix_smtp.delivery.effects import (
     Resolve,
     ResolveMany,
 )
-from pyfix_smtp.delivery.handshake import handshake, initial_level, log_warnings
+from pyfix_smtp.delivery.handshake import handshake, initial_level, log_warnings, tlsrpt_policy
 from pyfix_smtp.delivery.options import DeliveryOptions, delivery_options
 from pyfix_smtp.delivery.report import DeliveryReport
 from pyfix_smtp.delivery.request import DeliveryRequest
 from pyfix_smtp.delivery.session import CachedState, PeerList, ProbeFailed, Session
-from pyfix_smtp.delivery.state import Recipients, TlsStats
+from pyfix_smtp.delivery.state import Recipients, TlsrptState, TlsStats
 from pyfix_smtp.delivery.tlsplan import (
     requiretls_action,
     server_policy,
@@ -70,7 +71,7 @@ from pyfix_smtp.dns.options import Family, PlanOptions
 from pyfix_smtp.dns.plan import final_failure, plan_site_batched
 from pyfix_smtp.dns.records import Answer
 from pyfix_smtp.dns.results import Candidate, Origin, Site, Source
-from pyfix_smtp.errors import CommandError, LookupTableError
+from pyfix_smtp.errors import AddressError, CommandError, LookupTableError
 from pyfix_smtp.protocol.connection import ClientConnection, ClientOptions, State
 from pyfix_smtp.protocol.envelope import Recipient
 from pyfix_smtp.protocol.events import RsetResult
@@ -79,6 +80,7 @@ from pyfix_smtp.status import Failure
 from pyfix_smtp.tls.levels import TlsLevel
 from pyfix_smtp.tls.mtasts import FETCH_TIMEOUT, StsPolicy
 from pyfix_smtp.tls.policy import TlsPolicy
+from pyfix_smtp.tls.tlsrpt import find_policy_record, policy_query
 
 __all__ = ["deliver_steps"]
 
@@ -148,6 +150,9 @@ class _Delivery:
         self.ctx = ctx
         if opts.generic_maps is not None:
             self._generic_envelope(ctx, opts.generic_maps)
+        if opts.tlsrpt_warning is not None and "tlsrpt-warned" not in opts.memo:
+            opts.memo["tlsrpt-warned"] = True  # once per Config, as once per smtp(8) process
+            rcpts.warning(opts.tlsrpt_warning)
         destinations = request.destinations
         fallback = False
         plan_options: PlanOptions | None = None
@@ -169,6 +174,7 @@ class _Delivery:
             tuple(rcpts.events),
             rcpts.resolution,
             rcpts.address_format,
+            () if rcpts.tlsrpt_results is None else tuple(rcpts.tlsrpt_results),
         )
 
     def _generic_envelope(self, ctx: Context, generic: GenericMaps) -> None:
@@ -371,6 +377,8 @@ class _Delivery:
             )
             if ctx.keys.requiretls_level != _level_key(ctx):
                 ctx.keys = replace(ctx.keys, requiretls_level=_level_key(ctx))
+            if self.options.tlsrpt_enable:
+                rcpts.tlsrpt = yield from self._tlsrpt(destination)
             last = i == count - 1
             site = self._known_site(destination, plan_options, last) or (
                 yield from self._plan(destination, plan_options, last=last)
@@ -392,6 +400,43 @@ class _Delivery:
             if site.final:
                 break
         return fallback
+
+    def _tlsrpt(
+        self, destination: Destination
+    ) -> Generator[Effect, EffectResult, TlsrptState | None]:
+        """Postfix smtp_connect_inet(): smtp_tlsrpt_create_wrapper() for one nexthop.
+
+        Only when TLS is not switched off (``TLS-Required: no``, the main.cf
+        level ``none``), for a domain name (not an address), and when the
+        domain publishes exactly one TLSRPT policy (smtp_tlsrpt_find_policy()).
+        """
+        opts = self.options
+        rcpts = self._ctx.rcpts
+        if (
+            self._tls_not_required()
+            or opts.global_tls_level <= TlsLevel.NONE
+            or destination.literal_address is not None
+        ):
+            return None
+        domain = destination.host
+        try:
+            adomain = to_ascii_domain(domain)  # smtp_tlsrpt_create_wrapper(): A-label form
+        except AddressError:
+            adomain = domain
+        dnssec = opts.config.smtp_dns_support_level.lower() == "dnssec"  # RES_USE_DNSSEC
+        answer = yield Resolve(policy_query(adomain, dnssec=dnssec))
+        if not isinstance(answer, Answer):
+            raise TypeError(f"Resolve needs an Answer, got {answer!r}")
+        record, warning = find_policy_record(answer, adomain)
+        if warning is not None:
+            rcpts.warning(warning)
+        if record is None:
+            return None
+        if rcpts.tlsrpt_results is None:
+            rcpts.tlsrpt_results = []
+        return TlsrptState(
+            adomain, record, skip_reused=opts.tlsrpt_skip_reused, results=rcpts.tlsrpt_results
+        )
 
     def _known_site(
         self, destination: Destination, plan_options: PlanOptions, last: bool
@@ -946,6 +991,11 @@ class _Delivery:
         )
         if self.debug_peers is not None:
             session.debug = self._debug(candidate.hostname, candidate.address)
+        tlsrpt = ctx.rcpts.tlsrpt
+        if tlsrpt is not None:
+            # smtp_connect_inet(): smtp_tlsrpt_set_tls_policy(), smtp_tlsrpt_set_tcp_connection()
+            tlsrpt.set_policy(tlsrpt_policy(policy, tlsrpt.domain))
+            tlsrpt.set_connection(result.local_address, candidate.hostname, candidate.address)
         return session
 
     def _debug(self, hostname: str, address: str) -> bool:

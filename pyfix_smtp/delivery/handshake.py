@@ -66,9 +66,10 @@ from pyfix_smtp.tls.requiretls import (
     starttls_not_offered,
     starttls_refused,
 )
+from pyfix_smtp.tls.tlsrpt import PolicyType, ResultType, TlsrptPolicy, failure_for_verify_error
 from pyfix_smtp.tls.verify import NOT_VERIFIED, check_peer
 
-__all__ = ["handshake", "initial_level", "log_warnings"]
+__all__ = ["handshake", "initial_level", "log_warnings", "tlsrpt_policy"]
 
 _TLSA_FALLBACK = Reason("DANE", "all TLSA records unusable, fallback to unauthenticated TLS")
 
@@ -105,6 +106,64 @@ def _tls_required_failed(ctx: Context, session: Session, level: TlsLevel) -> Non
 
 
 Steps = Generator[Effect, EffectResult, bool]
+
+_DANE_BASED = (TlsLevel.HALFDANE, TlsLevel.DANE, TlsLevel.DANE_ONLY)  # Postfix TLS_DANE_BASED()
+
+
+def tlsrpt_policy(policy: TlsPolicy, domain: str) -> TlsrptPolicy:
+    """The TLSRPT policy of a connection (Postfix smtp_tlsrpt_set_tls_policy()).
+
+    * DANE levels: the DNS TLSA records (``"usage selector mtype HEX"``,
+      upper-case hex as Postfix hex_encode()) for the TLSA base domain, or
+      no-policy-found when there are none;
+    * an ``smtp_tls_policy_maps`` entry from an MTA-STS plugin
+      (``policy_type=sts``): its policy strings, domain and MX patterns;
+    * our native MTA-STS (beyond Postfix): the policy file's lines, its
+      domain and ``mx`` patterns;
+    * otherwise no-policy-found for *domain*, the TLSRPT policy domain.
+    """
+    if initial_level(policy) in _DANE_BASED:
+        records = [a for a in policy.associations if a.source == "dns"]
+        records += [d.association for d in policy.discarded if d.association.source == "dns"]
+        if records:
+            strings = tuple(
+                f"{a.usage} {a.selector} {a.mtype} {a.data.hex().upper()}" for a in records
+            )
+            return TlsrptPolicy(PolicyType.TLSA, policy.dane_base_domain or domain, strings)
+        return TlsrptPolicy(PolicyType.NO_POLICY_FOUND, domain)
+    entry = policy.entry
+    if entry is not None and entry.policy_type is not None:  # smtp_tlsrpt_set_ext_policy()
+        if entry.sts:
+            return TlsrptPolicy(
+                PolicyType.STS,
+                entry.policy_domain or domain,
+                entry.policy_string,
+                entry.mx_host_pattern,
+            )
+        return TlsrptPolicy(PolicyType.NO_POLICY_FOUND, domain)
+    sts = policy.sts
+    if sts is not None:
+        lines = tuple(line.strip() for line in sts.text.splitlines() if line.strip())
+        return TlsrptPolicy(PolicyType.STS, sts.domain, lines, sts.mx)
+    return TlsrptPolicy(PolicyType.NO_POLICY_FOUND, domain)
+
+
+def _tlsrpt_failure(ctx: Context, result_type: ResultType, reason: str | None = None) -> None:
+    """trw_report_failure(): the first result of a connection counts, with its log line."""
+    tlsrpt = ctx.rcpts.tlsrpt
+    if tlsrpt is not None:
+        result = tlsrpt.failure(result_type, reason)
+        if result is not None:
+            ctx.rcpts.info(result.log_line(), with_queue_id=False)
+
+
+def _tlsrpt_success(ctx: Context) -> None:
+    """trw_report_success()."""
+    tlsrpt = ctx.rcpts.tlsrpt
+    if tlsrpt is not None:
+        result = tlsrpt.success()
+        if result is not None:
+            ctx.rcpts.info(result.log_line(), with_queue_id=False)
 
 
 def log_warnings(ctx: Context, session: Session) -> None:
@@ -254,6 +313,10 @@ def _after_hello(
                 f" by host {session.name_address}"
             )
     if not in_tls:
+        tlsrpt = ctx.rcpts.tlsrpt
+        if tlsrpt is not None:  # smtp_helo(): smtp_tlsrpt_set_ehlo_resp() / trw_set_ehlo_resp()
+            lines = ext.reply.wire_lines or (str(ext.reply),)
+            tlsrpt.set_ehlo(("\r\n" if ext.command == "EHLO" else "\n").join(lines))
         level = session.tls_level
         if ext.starttls and opts.config.smtp_tls_note_starttls_offer and level <= TlsLevel.NONE:
             ctx.rcpts.info(f"Host offered STARTTLS: [{session.hostname}]", with_queue_id=False)
@@ -266,8 +329,11 @@ def _after_hello(
                     return None
                 return False
             if isinstance(event, Closed):
+                if not event.lost and event.reply is not None:
+                    _tlsrpt_failure(ctx, ResultType.STARTTLS_NOT_SUPPORTED)
                 return (yield from _closed(ctx, session, event))
             assert isinstance(event, StartTlsRejected)
+            _tlsrpt_failure(ctx, ResultType.STARTTLS_NOT_SUPPORTED)  # smtp_start_tls() refused
             required = level.tls_required or ctx.requiretls_requires_tls
             if required:
                 _tls_required_failed(ctx, session, level)
@@ -301,6 +367,7 @@ def _after_hello(
                 return (yield from _closed(ctx, session, closed))
             ext = conn.extensions or ext  # STARTTLS forgotten; go on in plaintext
         if (level.tls_required or ctx.requiretls_requires_tls) and not conn.tls_active:
+            _tlsrpt_failure(ctx, ResultType.STARTTLS_NOT_SUPPORTED)  # smtp_helo(): not offered
             missing_tls = starttls_not_offered(action, level, session.name_address)
             if missing_tls is not None:
                 _tls_required_failed(ctx, session, level)
@@ -353,6 +420,10 @@ def _start_tls(ctx: Context, session: Session, *, wrapper: bool) -> Steps:
     mask = session_mask(ctx.options.tls.log_mask, policy)
     for line in setup_lines(session.label, policy, mask):
         ctx.rcpts.info(line, with_queue_id=False)
+    tlsrpt = ctx.rcpts.tlsrpt
+    if tlsrpt is not None and _TLSA_FALLBACK in policy.reasons:
+        # tls_client_start(): dane/half-dane with no usable TLSA record
+        _tlsrpt_failure(ctx, ResultType.TLSA_INVALID, "all-TLSA-records-unusable")
     result = yield StartTls(policy, ctx.options.tls, ctx.options.timeouts["smtp_starttls_timeout"])
     if isinstance(result, TlsEstablished):
         now = yield GetTime()
@@ -373,6 +444,8 @@ def _start_tls(ctx: Context, session: Session, *, wrapper: bool) -> Steps:
                 with_queue_id=False,
             )
         session.cert_matched = check.matched
+        if tlsrpt is not None:
+            _tlsrpt_established(ctx, policy, check.matched, check.trusted, check.detail, result)
         if policy.level.must_match and not check.matched:
             ctx.rcpts.info(f"certificate check for {session.label}: {check.detail}")
             _certificate_failure(ctx, session, trusted=check.trusted)
@@ -400,6 +473,12 @@ def _start_tls(ctx: Context, session: Session, *, wrapper: bool) -> Steps:
         ctx.rcpts.info(f"TLS handshake with {session.label} failed: {result.detail}")
         if result.failure.reason == NOT_VERIFIED.reason:
             # OpenSSL refused the chain during the handshake (verify/secure)
+            if tlsrpt is not None:
+                why = result.detail.removeprefix("certificate verification failed: ")
+                engine = failure_for_verify_error(why)
+                if engine is not None:  # tls_log_verify_error()
+                    _tlsrpt_failure(ctx, *engine)
+                _tlsrpt_failure(ctx, ResultType.CERTIFICATE_NOT_TRUSTED)  # smtp_start_tls()
             _certificate_failure(ctx, session, trusted=False)
             yield from session.close(abort=True)
             return False
@@ -407,11 +486,57 @@ def _start_tls(ctx: Context, session: Session, *, wrapper: bool) -> Steps:
         ctx.rcpts.info(f"TLS handshake with {session.label} failed: {result.reason}")
     else:
         raise TypeError(f"StartTls needs TlsEstablished, TlsFailed or IoFailure, got {result!r}")
+    # tls_client_start(): "SSL_connect error"
+    _tlsrpt_failure(ctx, ResultType.VALIDATION_FAILURE, "tls-handshake-failure")
     if ctx.plaintext_fallback_ok(session, tls_up=False):
         session.retry_plain = True  # RETRY_AS_PLAINTEXT
     ctx.site_fail(session, handshake_failure(), throttle=policy.level is not TlsLevel.MAY)
     yield from session.close(abort=True)
     return False
+
+
+def _tlsrpt_established(
+    ctx: Context,
+    policy: TlsPolicy,
+    matched: bool,
+    trusted: bool,
+    detail: str,
+    result: TlsEstablished,
+) -> None:
+    """TLSRPT after a finished handshake (tls_client.c, then smtp_start_tls()).
+
+    At a level where the certificate must match but did not, the TLS engine
+    reports the verification error first (tls_log_verify_error(), new TLS
+    sessions only; an ``smtp_tls_policy_maps`` ``policy_failure`` wins),
+    else the SMTP engine reports certificate-host-mismatch (trusted) or
+    certificate-not-trusted. Otherwise the attempt is a success. Nothing
+    more is reported when a failure was (all TLSA records unusable), nor
+    for a resumed TLS session with ``smtp_tlsrpt_skip_reused_handshakes``.
+    """
+    tlsrpt = ctx.rcpts.tlsrpt
+    assert tlsrpt is not None
+    # TlsEstablished.session_reused, when the driver reports resumption
+    reused = getattr(result, "session_reused", False) is True
+    if policy.level.must_match and not matched:
+        if not reused:
+            entry = policy.entry
+            forced = entry.policy_failure if entry is not None else None
+            if forced:
+                _tlsrpt_failure(ctx, ResultType(forced.lower()))
+            else:
+                engine = failure_for_verify_error(detail)
+                if engine is not None:
+                    _tlsrpt_failure(ctx, *engine)
+        if not (reused and tlsrpt.skip_reused):  # TLScontext->rpt_reported
+            kind = (
+                ResultType.CERTIFICATE_HOST_MISMATCH
+                if trusted
+                else ResultType.CERTIFICATE_NOT_TRUSTED
+            )
+            _tlsrpt_failure(ctx, kind)
+        return
+    if not (reused and tlsrpt.skip_reused):
+        _tlsrpt_success(ctx)
 
 
 def _certificate_failure(ctx: Context, session: Session, *, trusted: bool) -> None:

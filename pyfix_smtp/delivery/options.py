@@ -107,6 +107,13 @@ class DeliveryOptions:
     #: deliveries with different settings never share a cached connection.
     service_key: str
     sasl_enabled: bool = field(default=False)
+    #: ``smtp_tlsrpt_enable`` after Postfix's start-up checks (smtp.c
+    #: pre_init(), smtp_tlsrpt_post_jail()): off for LMTP and without DNS.
+    tlsrpt_enable: bool = field(default=False)
+    #: ``smtp_tlsrpt_skip_reused_handshakes``.
+    tlsrpt_skip_reused: bool = field(default=False)
+    #: Why TLSRPT was switched off although enabled (Postfix's warning), or None.
+    tlsrpt_warning: str | None = field(default=None)
     #: Values derived from this Config and reused across deliveries (parsed
     #: nexthops, planner options, address plans of literal nexthops, TLS
     #: policies that needed no DNS); bounded by their users.
@@ -137,6 +144,22 @@ def _plain_names(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 _BY_ID: dict[int, tuple[Config, DeliveryOptions]] = {}
+
+
+def _tlsrpt_enable(cfg: Config) -> tuple[bool, str | None]:
+    """``smtp_tlsrpt_enable`` after Postfix smtp.c pre_init() and smtp_tlsrpt_post_jail().
+
+    An empty ``smtp_tlsrpt_socket_name`` does not switch TLSRPT off here
+    (Postfix does): the results still reach the DeliveryReport, and the
+    transport sends datagrams only when a socket is named.
+    """
+    if not cfg.smtp_tlsrpt_enable:
+        return False, None
+    if cfg.protocol != "smtp":
+        return False, "TLSRPT support is not implemented for LMTP"  # smtp.c pre_init()
+    if cfg.disable_dns_lookups or cfg.smtp_dns_support_level.lower() == "disabled":
+        return False, "Cannot enable TLSRPT support: DNS is disabled"  # smtp_tlsrpt_post_jail()
+    return True, None
 
 
 def delivery_options(config: Config) -> DeliveryOptions:
@@ -207,6 +230,7 @@ def _build(config: Config) -> DeliveryOptions:
     for name in ("smtp_mx_address_limit", "smtp_mx_session_limit"):
         if getattr(cfg, name) < 0:
             raise ConfigError(name, getattr(cfg, name), "must be 0 (no limit) or more")
+    tlsrpt_enable, tlsrpt_warning = _tlsrpt_enable(cfg)
     return DeliveryOptions(
         config=cfg,
         protocol=cfg.protocol,
@@ -250,6 +274,9 @@ def _build(config: Config) -> DeliveryOptions:
         content_checks=content_checks,
         service_key=f"{cfg.service_name or cfg.protocol}#{hash(cfg) & 0xFFFFFFFF:08x}",
         sasl_enabled=cfg.smtp_sasl_auth_enable,
+        tlsrpt_enable=tlsrpt_enable,
+        tlsrpt_skip_reused=cfg.smtp_tlsrpt_skip_reused_handshakes,
+        tlsrpt_warning=tlsrpt_warning,
         stage_timeouts={
             None: timeouts["smtp_helo_timeout"],
             **{stage: timeouts[stage.timeout_parameter] for stage in Stage},

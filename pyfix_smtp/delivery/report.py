@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pyfix_smtp.status import Reply
+from pyfix_smtp.tls.tlsrpt import TlsrptResult
 
 __all__ = [
     "Action",
@@ -319,6 +320,11 @@ class DeliveryReport:
     #: of the delivery: :meth:`log_lines` gives the lines as they were logged.
     resolution_digits: int = 2
     address_format: str = "external"
+    #: TLSRPT (RFC 8460) results, one per new TLS attempt that Postfix would
+    #: report (``smtp_tlsrpt_enable``, SMTP only, the nexthop domain
+    #: publishes a TLSRPT policy); :meth:`TlsrptResult.datagram` gives what
+    #: ``tlsrpt-collectd`` expects. Empty without TLSRPT.
+    tlsrpt: tuple[TlsrptResult, ...] = field(default=())
 
     def __iter__(self) -> Iterator[RecipientOutcome]:
         return iter(self.outcomes)

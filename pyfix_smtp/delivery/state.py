@@ -26,8 +26,9 @@ from pyfix_smtp.errors import LookupTableError
 from pyfix_smtp.maps import TableList
 from pyfix_smtp.protocol.envelope import Envelope
 from pyfix_smtp.status import Failure, Reply
+from pyfix_smtp.tls.tlsrpt import ResultType, TlsrptFailure, TlsrptPolicy, TlsrptResult
 
-__all__ = ["LOGGER", "Recipients", "TlsStats"]
+__all__ = ["LOGGER", "Recipients", "TlsStats", "TlsrptState"]
 
 #: Postfix-format log lines go here (``pyfix_smtp.delivery``).
 LOGGER = logging.getLogger("pyfix_smtp.delivery")
@@ -139,6 +140,90 @@ class TlsStats:
         return text
 
 
+class TlsrptState:
+    """Postfix's TLSRPT_WRAPPER for one nexthop domain (tlsrpt_wrapper.c ``trw_*``).
+
+    One result at most per connection: :meth:`set_policy` (a new
+    connection) clears what was reported; the first :meth:`failure` or
+    :meth:`success` after it counts, later ones are ignored ("Report a
+    failure only when it is seen first"). Results go to *results*.
+    """
+
+    __slots__ = (
+        "_ehlo",
+        "_policy",
+        "_rcv_addr",
+        "_rcv_name",
+        "_snd_addr",
+        "domain",
+        "record",
+        "reported",
+        "results",
+        "skip_reused",
+    )
+
+    def __init__(
+        self, domain: str, record: str, *, skip_reused: bool, results: list[TlsrptResult]
+    ) -> None:
+        self.domain = domain
+        self.record = record
+        #: smtp_tlsrpt_skip_reused_handshakes
+        self.skip_reused = skip_reused
+        self.results = results
+        self.reported = False
+        self._policy: TlsrptPolicy | None = None
+        self._snd_addr: str | None = None
+        self._rcv_name: str | None = None
+        self._rcv_addr: str | None = None
+        self._ehlo: str | None = None
+
+    def set_policy(self, policy: TlsrptPolicy) -> None:
+        """trw_set_tls_policy(): a new connection; clears the connection facts."""
+        self._policy = policy
+        self.reported = False
+        self._snd_addr = self._rcv_name = self._rcv_addr = self._ehlo = None
+
+    def set_connection(self, sending_ip: str | None, mx_name: str, mx_address: str) -> None:
+        """trw_set_tcp_connection(): our address and the server's name and address."""
+        self._snd_addr = sending_ip or None
+        self._rcv_name = mx_name
+        self._rcv_addr = mx_address
+
+    def set_ehlo(self, text: str) -> None:
+        """trw_set_ehlo_resp(): the server's (plaintext) EHLO reply."""
+        if self._policy is not None and not self.reported:
+            self._ehlo = text
+
+    def failure(self, result_type: ResultType, reason: str | None = None) -> TlsrptResult | None:
+        """trw_report_failure(): the result, or None when one was already reported."""
+        if self._policy is None or self.reported:
+            return None
+        detail = TlsrptFailure(
+            result_type,
+            sending_mta_ip=self._snd_addr,
+            receiving_mx_hostname=self._rcv_name,
+            receiving_mx_helo=self._ehlo,
+            receiving_ip=self._rcv_addr,
+            failure_reason_code=reason,
+        )
+        return self._report(detail)
+
+    def success(self) -> TlsrptResult | None:
+        """trw_report_success(): the result, or None when one was already reported."""
+        if self._policy is None or self.reported:
+            return None
+        return self._report(None)
+
+    def _report(self, detail: TlsrptFailure | None) -> TlsrptResult:
+        assert self._policy is not None
+        self.reported = True
+        result = TlsrptResult(
+            self.domain, self.record, self._policy, self._rcv_name, self._rcv_addr, detail
+        )
+        self.results.append(result)
+        return result
+
+
 class Recipients:
     """Recipient bookkeeping for one delivery (Postfix SMTP_RCPT_* macros).
 
@@ -170,6 +255,8 @@ class Recipients:
         "resolution",
         "soft_bounce",
         "tls_stats",
+        "tlsrpt",
+        "tlsrpt_results",
         "why",
     )
 
@@ -214,6 +301,12 @@ class Recipients:
         #: The TLS feature status, from the first server's TLS policy on
         #: (Postfix ``state->tls_stats``); None until then.
         self.tls_stats: TlsStats | None = None
+        #: TLSRPT for the current nexthop domain (Postfix ``state->tlsrpt``):
+        #: None unless smtp_tlsrpt_enable and the domain publishes a policy.
+        self.tlsrpt: TlsrptState | None = None
+        #: Every TLSRPT result of this delivery, in order (None: TLSRPT never
+        #: applied, which keeps the common path free of it).
+        self.tlsrpt_results: list[TlsrptResult] | None = None
         #: The last failure recorded (Postfix ``state->why``), for the
         #: recipients left over after the last server.
         self.why: Failure | None = None
