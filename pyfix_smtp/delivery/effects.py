@@ -246,6 +246,9 @@ class TlsEstablished:
         bits: the cipher's secret bits.
         pkix_verified: True when OpenSSL verified the chain against the CA
             store during the handshake; None when it was not asked to.
+        session_reused: the handshake resumed a cached TLS session
+            (``smtp_tls_session_cache_database``); *chain* and
+            *pkix_verified* are then those of the handshake that made it.
     """
 
     chain: tuple[bytes, ...]
@@ -253,6 +256,7 @@ class TlsEstablished:
     cipher: str = ""
     bits: int = 0
     pkix_verified: bool | None = None
+    session_reused: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,11 @@
 :func:`context_key` names everything :func:`build_context` reads, so a
 driver can reuse one context for all policies with the same key.
 
+Contexts are :class:`ClientContext` objects: ``wrap_bio()`` offers the
+session in :data:`OFFERED_SESSION` for resumption, which is how the asyncio
+driver passes a cached session through ``loop.start_tls()`` (it has no
+``session`` argument).
+
 The SNI name is :attr:`TlsPolicy.sni` (pass it as ``server_hostname``).
 :func:`peer_chain` returns the server's whole chain, which DANE-TA needs: on
 Python 3.13+ ``SSLSocket.get_unverified_chain()``, before that the same
@@ -29,6 +34,7 @@ method of the internal ``_sslobj`` (present since 3.10).
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import functools
 import ssl
@@ -50,6 +56,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HANDSHAKE_FAILURE",
+    "OFFERED_SESSION",
+    "ClientContext",
     "build_context",
     "check_handshake",
     "client_certificates",
@@ -72,6 +80,36 @@ _VERSIONS = {
 }
 
 
+#: The TLS session that :meth:`ClientContext.wrap_bio` offers when its caller
+#: passes none (set it around ``loop.start_tls()``; task-local, so concurrent
+#: handshakes in other tasks or threads never see it).
+OFFERED_SESSION: contextvars.ContextVar[ssl.SSLSession | None] = contextvars.ContextVar(
+    "pyfix_smtp_offered_session", default=None
+)
+
+
+class ClientContext(ssl.SSLContext):
+    """An ``ssl.SSLContext`` whose ``wrap_bio()`` can resume a session for asyncio.
+
+    ``asyncio``'s ``loop.start_tls()`` calls ``wrap_bio()`` without a
+    ``session``; this context then offers :data:`OFFERED_SESSION`. With no
+    session set it behaves exactly like ``ssl.SSLContext``.
+    """
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        """``ssl.SSLContext.wrap_bio()``, offering :data:`OFFERED_SESSION` by default."""
+        if session is None:
+            session = OFFERED_SESSION.get()
+        return super().wrap_bio(incoming, outgoing, server_side, server_hostname, session)
+
+
 def verifies_in_handshake(policy: TlsPolicy) -> bool:
     """True when OpenSSL checks the chain against the CA store during the handshake."""
     return policy.level in (TlsLevel.VERIFY, TlsLevel.SECURE) and not policy.associations
@@ -87,7 +125,7 @@ def build_context(policy: TlsPolicy, options: TlsOptions) -> ssl.SSLContext:
     """
     if policy.failure is not None or not policy.level.tls_enabled:
         raise TlsPolicyError(f"no TLS at level {policy.level}")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx = ClientContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     if verifies_in_handshake(policy):
         ctx.verify_mode = ssl.CERT_REQUIRED

@@ -23,7 +23,18 @@ from pyfix_smtp.tls.protocols import (
 )
 from pyfix_smtp.tls.workarounds import disabled_workarounds
 
-__all__ = ["LookupTable", "TlsOptions", "as_table"]
+__all__ = [
+    "MAX_SESSION_CACHE_TIMEOUT",
+    "MIN_SESSION_CACHE_TIMEOUT",
+    "LookupTable",
+    "TlsOptions",
+    "as_table",
+]
+
+#: Postfix mail_params.h MAX_SMTP_TLS_SCACHETIME: the longest session cache timeout.
+MAX_SESSION_CACHE_TIMEOUT = 8640000.0
+#: Postfix tls_scache.h TLS_SESSION_LIFEMIN: a shorter positive timeout is raised to this.
+MIN_SESSION_CACHE_TIMEOUT = 120.0
 
 
 @runtime_checkable
@@ -130,6 +141,8 @@ class TlsOptions:
     smtp_mta_sts_enable: bool = False
     tls_disable_workarounds: tuple[str, ...] = ()
     smtp_tls_loglevel: str = "0"
+    smtp_tls_session_cache_database: str = ""
+    smtp_tls_session_cache_timeout: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.protocol not in ("smtp", "lmtp"):
@@ -151,6 +164,14 @@ class TlsOptions:
                 "smtp_tls_fingerprint_digest",
                 self.smtp_tls_fingerprint_digest,
                 f"unsupported digest; use one of {', '.join(_DIGESTS)}",
+            )
+        timeout = self.smtp_tls_session_cache_timeout
+        if not 0 <= timeout <= MAX_SESSION_CACHE_TIMEOUT:
+            # Postfix mail_params.h MAX_SMTP_TLS_SCACHETIME (8640000 s, 100 days)
+            raise ConfigError(
+                self._parameter("smtp_tls_session_cache_timeout"),
+                timeout,
+                f"must be between 0 and {MAX_SESSION_CACHE_TIMEOUT} seconds",
             )
         if self.smtp_tls_scert_verifydepth < 1:
             raise ConfigError(
@@ -198,6 +219,22 @@ class TlsOptions:
     def log_mask(self) -> TlsLog:
         """``smtp_tls_loglevel`` as Postfix's TLS_LOG_* feature bits (see :mod:`.loglevel`)."""
         return parse_log_level(self.smtp_tls_loglevel)
+
+    @property
+    def session_cache_timeout(self) -> float:
+        """How long a TLS session is resumable; 0: no session cache.
+
+        Postfix tlsmgr.c: a non-positive ``smtp_tls_session_cache_timeout``
+        disables the cache, a positive one is raised to at least 120 s
+        (tls_scache.h ``TLS_SESSION_LIFEMIN``); and without a
+        ``smtp_tls_session_cache_database`` there is no cache at all (the
+        default). The database's name is otherwise unused: sessions are
+        kept in memory, per client.
+        """
+        timeout = self.smtp_tls_session_cache_timeout
+        if not self.smtp_tls_session_cache_database.strip() or timeout <= 0:
+            return 0.0
+        return max(timeout, MIN_SESSION_CACHE_TIMEOUT)
 
     @property
     def workaround_mask(self) -> int:

@@ -11,7 +11,9 @@ than a StreamReader/StreamWriter pair: a ``Receive`` that finds data already
 buffered returns without suspending, and read timeouts cost no timer per
 read (one timer per connection is re-armed lazily, as an event loop's I/O
 deadlines usually are). ``StartTls`` upgrades the transport in place with
-``loop.start_tls()``.
+``loop.start_tls()``; a cached TLS session is offered through
+:data:`~pyfix_smtp.tls.context.OFFERED_SESSION`, which the context's
+``wrap_bio()`` reads (``start_tls()`` has no ``session`` argument).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from pyfix_smtp.delivery.effects import (
     TlsFailed,
 )
 from pyfix_smtp.errors import TlsPolicyError
+from pyfix_smtp.tls.context import OFFERED_SESSION, ClientContext
 from pyfix_smtp.transport.cache import ConnectionCache
 from pyfix_smtp.transport.sync import (
     TLS_CONFIG_FAILURE,
@@ -58,8 +61,10 @@ from pyfix_smtp.transport.sync import (
     tls_established,
     tls_failed,
 )
+from pyfix_smtp.transport.tls_sessions import PendingSession
 
 if TYPE_CHECKING:
+    from pyfix_smtp.delivery.effects import Endpoint
     from pyfix_smtp.dns.plan import AsyncResolver
     from pyfix_smtp.tls.options import TlsOptions
     from pyfix_smtp.tls.policy import TlsPolicy
@@ -300,6 +305,8 @@ class AsyncDriver:
         self.sts_fetcher = sts_fetcher
         self.clock = clock
         self.connection: Connection | None = None
+        self._endpoint: Endpoint | None = None  # of the current connection
+        self._pending: PendingSession | None = None  # a TLS session to cache at the end
 
     async def run(self, steps: Generator[Effect, EffectResult, T]) -> T:
         """Drive *steps* to the end and return its value (the report).
@@ -361,6 +368,8 @@ class AsyncDriver:
 
     def release(self, *, abort: bool = True) -> None:
         """Close the current connection, if any (abort: drop unsent data)."""
+        if self._pending is not None:
+            self._finish_tls()
         connection, self.connection = self.connection, None
         if connection is not None:
             connection.close(flush=not abort)
@@ -423,6 +432,7 @@ class AsyncDriver:
             sock.close()
             raise
         self.connection = connection
+        self._endpoint = effect.endpoint
         return Connected(local)
 
     async def _send(self, effect: Send) -> IoFailure | None:
@@ -455,6 +465,14 @@ class AsyncDriver:
             return tls_failed(policy, ssl.SSLError("plaintext received after the STARTTLS reply"))
         timeout = effect.timeout if effect.timeout > 0 else None
         loop = connection.loop
+        lookup = None
+        if options.smtp_tls_session_cache_database and isinstance(ctx, ClientContext):
+            lookup = self.contexts.sessions.lookup(
+                policy, options, self._endpoint, ctx, self.clock()
+            )
+        # start_tls() calls ctx.wrap_bio() before it first waits: the
+        # ClientContext offers the session set here (task-local).
+        offered = OFFERED_SESSION.set(lookup.session) if lookup is not None else None
         try:
             async with asyncio.timeout(timeout):
                 transport = await loop.start_tls(
@@ -466,14 +484,29 @@ class AsyncDriver:
                 )
         except (OSError, ValueError, RuntimeError) as exc:
             connection.transport.abort()
+            if lookup is not None:
+                self.contexts.sessions.failed(lookup)
             return tls_failed(policy, exc)
+        finally:
+            if offered is not None:
+                OFFERED_SESSION.reset(offered)
         if transport is None:
             return tls_failed(policy, ssl.SSLError("the connection closed during the handshake"))
         connection.transport = transport
         tls = transport.get_extra_info("ssl_object")
         if not isinstance(tls, ssl.SSLObject):
             return tls_failed(policy, ssl.SSLError("no TLS object after the handshake"))
-        return tls_established(policy, options, tls)
+        if lookup is None:
+            return tls_established(policy, options, tls)
+        result = tls_established(policy, options, tls, lookup)
+        self._pending = self.contexts.sessions.established(lookup, tls, ctx, result)
+        return result
+
+    def _finish_tls(self) -> None:
+        """Cache the current connection's TLS session (its ticket has arrived by now)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.contexts.sessions.finish(pending, self.clock())
 
     def _close_now(self, effect: Close) -> None:
         self.release(abort=effect.abort)
@@ -487,6 +520,8 @@ class AsyncDriver:
         return session
 
     def _save(self, effect: CacheSave) -> None:
+        if self._pending is not None:
+            self._finish_tls()
         connection, self.connection = self.connection, None
         if connection is not None:
             self.cache.save(effect.labels, effect.session, connection)

@@ -54,6 +54,7 @@ from pyfix_smtp.delivery.effects import (
 from pyfix_smtp.errors import TlsPolicyError
 from pyfix_smtp.status import Failure
 from pyfix_smtp.transport.cache import ConnectionCache
+from pyfix_smtp.transport.tls_sessions import PendingSession, SessionLookup, TlsSessionCache
 
 if TYPE_CHECKING:
     from pyfix_smtp.dns.plan import Resolver
@@ -244,11 +245,16 @@ class TlsContexts:
     more than a handshake, and a context is reusable across connections, so
     contexts are kept per set of inputs to
     :func:`~pyfix_smtp.tls.context.build_context`, at most *max_size*.
+
+    :attr:`sessions` is the client's TLS session cache, used only when
+    ``smtp_tls_session_cache_database`` is set (see
+    :mod:`pyfix_smtp.transport.tls_sessions`).
     """
 
-    def __init__(self, max_size: int = 32) -> None:
+    def __init__(self, max_size: int = 32, sessions: TlsSessionCache | None = None) -> None:
         self.max_size = max_size
         self._contexts: dict[tuple[object, ...], ssl.SSLContext] = {}
+        self.sessions = sessions if sessions is not None else TlsSessionCache()
 
     def get(self, policy: TlsPolicy, options: TlsOptions) -> ssl.SSLContext:
         """The context for *policy* and *options*.
@@ -270,19 +276,39 @@ class TlsContexts:
 
 
 def tls_established(
-    policy: TlsPolicy, options: TlsOptions, tls: ssl.SSLSocket | ssl.SSLObject
+    policy: TlsPolicy,
+    options: TlsOptions,
+    tls: ssl.SSLSocket | ssl.SSLObject,
+    lookup: SessionLookup | None = None,
 ) -> TlsEstablished:
-    """Describe a finished handshake for the core (chain, version, cipher, CA trust)."""
+    """Describe a finished handshake for the core (chain, version, cipher, CA trust).
+
+    With a session cache *lookup*, a resumed session reports the chain and
+    CA verdict of the handshake that made it (a resumed handshake carries
+    no chain).
+    """
     from pyfix_smtp.tls.context import peer_chain, pkix_trusted
 
     cipher = tls.cipher()
-    chain = peer_chain(tls)
+    reused = False
+    chain: tuple[bytes, ...] | None = None
+    pkix: bool | None = None
+    entry = lookup.entry if lookup is not None else None
+    if entry is not None and tls.session_reused:
+        reused = True
+        leaf = tls.getpeercert(binary_form=True)
+        if entry.chain and leaf == entry.chain[0]:
+            chain, pkix = entry.chain, entry.pkix_verified
+    if chain is None:
+        chain = peer_chain(tls)
+        pkix = pkix_trusted(policy, options, chain, now=dt.datetime.now(dt.UTC))
     return TlsEstablished(
         chain=chain,
         version=tls.version() or "",
         cipher=cipher[0] if cipher else "",
         bits=cipher[2] if cipher else 0,
-        pkix_verified=pkix_trusted(policy, options, chain, now=dt.datetime.now(dt.UTC)),
+        pkix_verified=pkix,
+        session_reused=reused,
     )
 
 
@@ -363,6 +389,8 @@ class SyncDriver:
         self.sts_fetcher = sts_fetcher
         self.clock = clock
         self.sock: socket.socket | None = None
+        self._endpoint: Endpoint | None = None  # of the current connection
+        self._pending: PendingSession | None = None  # a TLS session to cache at the end
         self._sock_timeout: float | None = None
         self._poller: select.poll | None = None  # for self._polled
         self._polled: socket.socket | None = None
@@ -413,6 +441,8 @@ class SyncDriver:
 
     def release(self) -> None:
         """Close the current connection, if any, without ``QUIT``."""
+        if self._pending is not None:
+            self._finish_tls()
         sock, self.sock = self.sock, None
         if sock is not None:
             if sock is self._polled:
@@ -475,6 +505,7 @@ class SyncDriver:
         if sock.gettimeout() != 0.0:
             sock.settimeout(0.0)
         self.sock = sock
+        self._endpoint = effect.endpoint
         self._sock_timeout = 0.0
         return Connected(local)
 
@@ -584,10 +615,18 @@ class SyncDriver:
             ctx = self.contexts.get(policy, options)
         except TlsPolicyError as exc:
             return TlsFailed(TLS_CONFIG_FAILURE, str(exc))
+        lookup = None
+        if options.smtp_tls_session_cache_database:
+            lookup = self.contexts.sessions.lookup(
+                policy, options, self._endpoint, ctx, self.clock()
+            )
         try:
             # wrap_socket() takes over the descriptor; the SSLSocket is current now.
             tls = ctx.wrap_socket(
-                sock, server_hostname=policy.sni or None, do_handshake_on_connect=False
+                sock,
+                server_hostname=policy.sni or None,
+                do_handshake_on_connect=False,
+                session=lookup.session if lookup is not None else None,
             )
         except (OSError, ValueError) as exc:
             return tls_failed(policy, exc)
@@ -597,8 +636,20 @@ class SyncDriver:
             self._sock_timeout = _timeout(effect.timeout)
             tls.do_handshake()
         except (OSError, ValueError) as exc:
+            if lookup is not None:
+                self.contexts.sessions.failed(lookup)
             return tls_failed(policy, exc)
-        return tls_established(policy, options, tls)
+        if lookup is None:
+            return tls_established(policy, options, tls)
+        result = tls_established(policy, options, tls, lookup)
+        self._pending = self.contexts.sessions.established(lookup, tls, ctx, result)
+        return result
+
+    def _finish_tls(self) -> None:
+        """Cache the current connection's TLS session (its ticket has arrived by now)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.contexts.sessions.finish(pending, self.clock())
 
     def _close(self, effect: Close) -> None:
         self.release()
@@ -613,6 +664,8 @@ class SyncDriver:
         return session
 
     def _cache_save(self, effect: CacheSave) -> None:
+        if self._pending is not None:
+            self._finish_tls()
         sock, self.sock = self.sock, None
         if sock is not None:
             self.cache.save(effect.labels, effect.session, sock)
