@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -612,3 +614,34 @@ def test_when_the_policy_is_looked_up(
     deliver(request(cfg=cfg, **kwargs), world)  # type: ignore[arg-type]
     asked = [n for n in lookups(world) if n.startswith("_smtp._tls.")]
     assert bool(asked) is looked_up
+
+
+# -- sending (transport/tlsrpt.py) ----------------------------------------------------------
+
+
+def test_send_results_one_datagram_each_and_warn_on_errors(
+    tmp_path: pytest.TempPathFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket as socket_module
+    from pathlib import Path
+
+    from pyfix_smtp.transport.tlsrpt import send_results
+
+    policy = TlsrptPolicy(PolicyType.NO_POLICY_FOUND, "example.net")
+    results = [
+        TlsrptResult("example.net", RECORD, policy),
+        TlsrptResult("example.org", RECORD, policy),
+    ]
+    path = Path(str(tmp_path)) / "c.sock"
+    with socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_DGRAM) as receiver:
+        receiver.bind(str(path))
+        receiver.settimeout(2)
+        assert send_results(str(path), results) == 2
+        assert [receiver.recv(65536) for _ in results] == [r.datagram() for r in results]
+    assert send_results("", results) == 0  # no socket named: nothing sent, nothing logged
+    with caplog.at_level("WARNING", logger="pyfix_smtp.delivery"):
+        assert send_results(str(path), results[:1]) == 0  # the collector is gone
+    refused = f"{os.strerror(errno.ECONNREFUSED)} (errno {errno.ECONNREFUSED})"
+    assert caplog.messages == [
+        f"Could not report TLS handshake result to tlsrpt library: {refused}"
+    ]

@@ -248,6 +248,13 @@ class _AsyncLookup:
         return answer
 
 
+def _send_tlsrpt(config: Config, report: DeliveryReport) -> None:
+    """Hand the delivery's TLSRPT results to ``smtp_tlsrpt_socket_name`` (after the delivery)."""
+    from pyfix_smtp.transport.tlsrpt import send_results
+
+    send_results(config.smtp_tlsrpt_socket_name, report.tlsrpt)
+
+
 def _log_probe(warnings: list[str]) -> None:
     """Log the DNSSEC probe's warnings as Postfix dns_sec_probe() does (msg_warn)."""
     if warnings:
@@ -351,6 +358,8 @@ class Client(_ClientBase):
         finally:
             if spooled is not None:
                 spooled.close()
+        if report.tlsrpt:
+            _send_tlsrpt(request.config, report)
         return report
 
     def close(self) -> None:
@@ -455,6 +464,8 @@ class AsyncClient(_ClientBase):
             if spooled is not None:
                 spooled.close()
             self._schedule_sweep()
+        if report.tlsrpt:
+            _send_tlsrpt(request.config, report)  # non-blocking sendto(): no await needed
         return report
 
     def _schedule_sweep(self) -> None:
