@@ -515,8 +515,7 @@ def _tlsrpt_established(
     """
     tlsrpt = ctx.rcpts.tlsrpt
     assert tlsrpt is not None
-    # TlsEstablished.session_reused, when the driver reports resumption
-    reused = getattr(result, "session_reused", False) is True
+    reused = result.session_reused  # TLScontext->session_reused
     if policy.level.must_match and not matched:
         if not reused:
             entry = policy.entry
