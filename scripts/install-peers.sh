@@ -5,6 +5,15 @@
 # under PYFIX_REQUIRE_PEERS=1).
 set -euo pipefail
 
+# tlsrpt-collectd (PyPI tlsrpt-reporter), the TLSRPT datagram receiver: in a
+# virtualenv of its own under .peers/, never among pyfix_smtp's dependencies.
+TLSRPT_VENV=.peers/tlsrpt-venv
+if [ ! -x "$TLSRPT_VENV/bin/tlsrpt-collectd" ]; then
+  echo "install-peers: installing tlsrpt-reporter into $TLSRPT_VENV"
+  python3 -m venv "$TLSRPT_VENV" && "$TLSRPT_VENV/bin/pip" install -q tlsrpt-reporter \
+    || echo "install-peers: tlsrpt-reporter could not be installed" >&2
+fi
+
 need=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 for bin in postfix smtp-sink smtp-source dovecot unbound nsd ldns-signzone dig openssl; do

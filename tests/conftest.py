@@ -15,4 +15,5 @@ pytest_plugins = [
     "tests.peers.delivery",
     "tests.peers.postfix_client",
     "tests.peers.tls_lab",
+    "tests.peers.tlsrpt",
 ]

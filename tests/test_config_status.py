@@ -46,6 +46,7 @@ READ_AT_DELIVERY = {
     "smtp_log_tls_feature_status": "delivery/core.py gives it to the report",
     "debug_peer_list": "delivery/core.py builds its matcher once per Config",
     "dnssec_probe": "transport/client.py probes once per client",
+    "smtp_tlsrpt_socket_name": "transport/client.py sends the results there after the delivery",
 }
 
 

@@ -911,8 +911,8 @@ PARAMETERS: tuple[Param, ...] = (
         _STR,
         "",
         _TLS,
-        ACC,
-        "not read: TLS sessions are not resumed",
+        IMPL,
+        "TLS: non-empty resumes TLS sessions (in memory per client; the name is not used)",
         twin=True,
     ),
     _p(
@@ -920,8 +920,8 @@ PARAMETERS: tuple[Param, ...] = (
         Time(max=8640000),
         "3600s",
         _TLS,
-        ACC,
-        "not read: TLS sessions are not resumed",
+        IMPL,
+        "TLS: session lifetime in the client's session cache (at least 120s; 0: no cache)",
         twin=True,
     ),
     _p(
@@ -1211,8 +1211,11 @@ PARAMETERS: tuple[Param, ...] = (
         _BOOL,
         "no",
         _TLS,
-        ACC,
-        "not read: no TLSRPT (RFC 8460) results are reported",
+        IMPL,
+        (
+            "TLS: RFC 8460 results in DeliveryReport.tlsrpt and sent to "
+            "smtp_tlsrpt_socket_name (SMTP only, as Postfix)"
+        ),
         twin=True,
     ),
     _p(
@@ -1220,8 +1223,8 @@ PARAMETERS: tuple[Param, ...] = (
         _STR,
         "",
         _TLS,
-        ACC,
-        "not read: no TLSRPT (RFC 8460) results are reported",
+        IMPL,
+        "TLS: the tlsrpt-collectd datagram socket; empty: results only in the report",
         twin=True,
     ),
     _p(
@@ -1229,8 +1232,8 @@ PARAMETERS: tuple[Param, ...] = (
         _BOOL,
         "no",
         _TLS,
-        ACC,
-        "not read: no TLSRPT (RFC 8460) results are reported",
+        IMPL,
+        "TLS: resumed TLS sessions are not reported",
         twin=True,
     ),
     _p(

@@ -57,7 +57,13 @@ from pyfix_smtp.sasl.selection import ConnectionSecurity
 from pyfix_smtp.sasl.session import AuthAttempt, finish_auth, mechanism_failure, start_auth
 from pyfix_smtp.status import Failure, Reply
 from pyfix_smtp.tls.levels import TlsLevel
-from pyfix_smtp.tls.loglevel import TlsLog, peer_lines, session_mask, setup_lines
+from pyfix_smtp.tls.loglevel import (
+    TlsLog,
+    cache_lines,
+    peer_lines,
+    session_mask,
+    setup_lines,
+)
 from pyfix_smtp.tls.policy import Reason, TlsPolicy
 from pyfix_smtp.tls.requiretls import (
     RequireTlsAction,
@@ -426,6 +432,8 @@ def _start_tls(ctx: Context, session: Session, *, wrapper: bool) -> Steps:
         _tlsrpt_failure(ctx, ResultType.TLSA_INVALID, "all-TLSA-records-unusable")
     result = yield StartTls(policy, ctx.options.tls, ctx.options.timeouts["smtp_starttls_timeout"])
     if isinstance(result, TlsEstablished):
+        for line in cache_lines(session.label, result.session_reused, mask):
+            ctx.rcpts.info(line, with_queue_id=False)  # tls_client_post_connect(): TLS_LOG_CACHE
         now = yield GetTime()
         assert isinstance(now, float | int)
         check = check_peer(

@@ -114,6 +114,18 @@ def test_second_delivery_resumes(
     assert reused_by_server(postfix) == before[1] + 1  # the server agrees
 
 
+def test_loglevel_2_logs_the_reused_session(
+    driver: str, postfix: PostfixSmtpd, lab_certs: LabCerts
+) -> None:
+    # tls_client_post_connect(): "<server>: Reusing old session" at TLS_LOG_CACHE
+    cfg = base(lab_certs, smtp_tls_loglevel="2")
+    _, reports = run(driver, [cfg, cfg], f"[127.0.0.1]:{postfix.starttls_port}")
+    assert statuses(reports) == ["2.0.0", "2.0.0"]
+    label = f"127.0.0.1[127.0.0.1]:{postfix.starttls_port}"
+    reused = [[e for e in r.events if e == f"{label}: Reusing old session"] for r in reports]
+    assert [len(lines) for lines in reused] == [0, 1]
+
+
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_resumed_handshake_reports_the_first_chain(kind: str, postfix: PostfixSmtpd) -> None:
     # A resumed handshake carries only the leaf; DANE-TA (2 0 1: a digest of

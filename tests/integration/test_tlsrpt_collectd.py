@@ -24,7 +24,7 @@ from tests.peers.delivery import MYHOSTNAME, OWN_ADDRESSES
 from tests.peers.tls_lab import BAD_TLSA, DANE, TlsLab
 
 # The fixture is imported here until tests/conftest.py lists tests.peers.tlsrpt.
-from tests.peers.tlsrpt import Collectd, tlsrpt_collectd  # noqa: F401
+from tests.peers.tlsrpt import Collectd
 
 pytestmark = pytest.mark.peers
 
@@ -97,7 +97,7 @@ def deliver(mode: str, lab: TlsLab, domain: str, collectd: Collectd) -> Delivery
 def test_dane_success_is_stored_by_tlsrpt_collectd(
     mode: str,
     tls_lab: TlsLab,
-    tlsrpt_collectd: Collectd,  # noqa: F811
+    tlsrpt_collectd: Collectd,
 ) -> None:
     report = deliver(mode, tls_lab, DANE, tlsrpt_collectd)
     assert report.outcomes[0].action is Action.RELAYED
@@ -119,7 +119,7 @@ def test_dane_success_is_stored_by_tlsrpt_collectd(
 def test_dane_failure_is_stored_with_its_failure_details(
     mode: str,
     tls_lab: TlsLab,
-    tlsrpt_collectd: Collectd,  # noqa: F811
+    tlsrpt_collectd: Collectd,
 ) -> None:
     report = deliver(mode, tls_lab, BAD_TLSA, tlsrpt_collectd)
     assert report.outcomes[0].action is Action.DEFERRED
@@ -130,5 +130,6 @@ def test_dane_failure_is_stored_with_its_failure_details(
     reason = json.loads(failure["reason"])
     assert reason["c"] == ResultType.CERTIFICATE_NOT_TRUSTED.code
     assert (reason["n"], reason["r"]) == (f"mx.{BAD_TLSA}", "127.0.0.1")
+    assert reason["s"] == "127.0.0.1"  # our end of the connection (getsockname())
     assert reason["h"].startswith("250-")  # the server's EHLO reply before STARTTLS
     assert failure["cntr"] == 1

@@ -5,7 +5,7 @@ sqlite database: table ``finalresults`` (day, domain, tlsrptrecord, policy
 JSON without the counters, cntrtotal, cntrfailure) and table ``failures``
 (the same plus ``reason``, one failure-details entry as JSON, and cntr).
 It lives in its own virtualenv, outside pyfix_smtp's dependencies
-(``scripts/install-peers.sh``: ``/opt/tlsrpt-venv``); ``TLSRPT_COLLECTD``
+(``scripts/install-peers.sh``: ``.peers/tlsrpt-venv``); ``TLSRPT_COLLECTD``
 names another binary.
 
 ``tlsrpt_collectd`` starts one per test on a temporary socket and database,
@@ -26,7 +26,7 @@ import pytest
 
 from tests.peers import Process, find_binary, require_peer, start_process
 
-VENV_BINARY = "/opt/tlsrpt-venv/bin/tlsrpt-collectd"
+VENV_BINARY = str(Path(__file__).parents[2] / ".peers/tlsrpt-venv/bin/tlsrpt-collectd")
 
 
 def collectd_binary() -> str | None:
