@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pyfix_smtp.delivery import Action
-from pyfix_smtp.delivery.session import PeerList
+from pyfix_smtp.delivery.match_lists import PeerList
 from pyfix_smtp.errors import ConfigError
 from tests.test_delivery_support import EHLO, GREETING, World, config, deliver, happy, request
 

@@ -1438,11 +1438,10 @@ PARAMETERS: tuple[Param, ...] = (
         _RES,
         IMPL,
         (
-            "delivery: the first nexthop's domain compared with each name (case-insensitive); "
-            "/file/name and type:table entries are not supported"
+            "delivery: a Postfix string_list (names, type:table, /file/name, '!') matched "
+            "against the first nexthop's domain, case-insensitively"
         ),
         twin=True,
-        partly=True,
     ),
     _p(
         "smtp_connection_cache_on_demand",

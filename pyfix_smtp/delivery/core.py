@@ -53,10 +53,11 @@ from pyfix_smtp.delivery.effects import (
     ResolveMany,
 )
 from pyfix_smtp.delivery.handshake import handshake, initial_level, log_warnings, tlsrpt_policy
+from pyfix_smtp.delivery.match_lists import PeerList, StringList
 from pyfix_smtp.delivery.options import DeliveryOptions, delivery_options
 from pyfix_smtp.delivery.report import DeliveryReport
 from pyfix_smtp.delivery.request import DeliveryRequest
-from pyfix_smtp.delivery.session import CachedState, PeerList, ProbeFailed, Session
+from pyfix_smtp.delivery.session import CachedState, ProbeFailed, Session
 from pyfix_smtp.delivery.state import Recipients, TlsrptState, TlsStats
 from pyfix_smtp.delivery.tlsplan import (
     requiretls_action,
@@ -495,9 +496,7 @@ class _Delivery:
         key = ("cache-destination", domain)
         wanted = memo.get(key)
         if wanted is None:
-            wanted = any(
-                d.lower() == domain.lower() for d in opts.smtp_connection_cache_destinations
-            )
+            wanted = _cache_destinations(opts).matches(domain)
             if len(memo) > 4096:
                 memo.clear()
             memo[key] = wanted
@@ -1099,6 +1098,20 @@ def _failed_after_lookup(policy: TlsPolicy) -> bool:
         return False
     last = policy.reasons[-1]
     return last.source in _AFTER_LOOKUP_SOURCES or (last.source, last.text) in _AFTER_LOOKUP_REASONS
+
+
+def _cache_destinations(options: DeliveryOptions) -> StringList:
+    """``smtp_connection_cache_destinations`` as a Postfix string_list, once per Config."""
+    memo = options.memo
+    key = ("connection-cache-destinations",)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = StringList(
+            options.smtp_connection_cache_destinations,
+            parameter=f"{options.config.protocol}_connection_cache_destinations",
+        )
+    assert isinstance(found, StringList)
+    return found
 
 
 def _debug_peers(options: DeliveryOptions) -> PeerList | None:
