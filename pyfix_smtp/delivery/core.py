@@ -962,6 +962,7 @@ class _Delivery:
             bind_address=bind,
             bind_enforce=enforce,
             window_size=opts.config.tcp_windowsize,  # Postfix smtp_connect_addr()
+            want_local_address=ctx.rcpts.tlsrpt is not None,  # read only for TLSRPT below
         )
         if isinstance(result, IoFailure):
             if result.kind is IoFailureKind.BIND:

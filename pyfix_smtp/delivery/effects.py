@@ -133,6 +133,9 @@ class Connect:
             error (4.4.0 "server configuration error") instead of a warning.
         window_size: ``tcp_windowsize``: SO_SNDBUF and SO_RCVBUF for a TCP
             socket, set before connect() (0: the system's defaults).
+        want_local_address: whether :class:`Connected` must carry our end's
+            address (TLSRPT's sending-MTA IP); False spares the driver a
+            getsockname() system call per connection.
     """
 
     endpoint: Endpoint
@@ -140,6 +143,7 @@ class Connect:
     bind_address: str | None = None
     bind_enforce: bool = False
     window_size: int = 0
+    want_local_address: bool = True
 
     def __post_init__(self) -> None:
         if self.window_size < 0:  # Postfix set_inet_windowsize(): "bad window size"
@@ -148,7 +152,7 @@ class Connect:
 
 @dataclass(frozen=True, slots=True)
 class Connected:
-    """A connection is up. *local_address* is ours, for logs."""
+    """A connection is up. *local_address* is ours ("" unless the Connect wanted it)."""
 
     local_address: str = ""
 

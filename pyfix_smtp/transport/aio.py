@@ -417,7 +417,8 @@ class AsyncDriver:
             if not effect.endpoint.unix:
                 # Requests and replies are small; a pipelined batch is one write.
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                local = str(sock.getsockname()[0])
+                if effect.want_local_address:
+                    local = str(sock.getsockname()[0])
             connection = Connection(loop)
             if effect.endpoint.unix:
                 await loop.create_unix_connection(lambda: connection, sock=sock)

@@ -499,7 +499,8 @@ class SyncDriver:
         if not effect.endpoint.unix:
             # Requests and replies are small; a pipelined batch is one write.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            local = str(sock.getsockname()[0])
+            if effect.want_local_address:
+                local = str(sock.getsockname()[0])
         # Until StartTls, I/O is non-blocking with our own poll() for the
         # timeouts: no poll() before each write, no ioctl() per new timeout.
         if sock.gettimeout() != 0.0:
@@ -520,9 +521,16 @@ class SyncDriver:
         err = sock.connect_ex(address)  # type: ignore[arg-type]
         if err in _CONNECTING:
             deadline = time.monotonic() + timeout if timeout > 0 else None
-            if not self._wait(sock, select.POLLOUT, deadline):
+            revents = self._wait(sock, select.POLLOUT, deadline)
+            if not revents:
                 raise TimeoutError(errno.ETIMEDOUT, "Connection timed out")
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            # A failed connect() raises POLLERR (and POLLHUP): only then is
+            # there an error to fetch. Writable alone means connected.
+            err = (
+                0
+                if revents == select.POLLOUT
+                else sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            )
         if err:
             raise OSError(err, os.strerror(err))
 
@@ -585,8 +593,8 @@ class SyncDriver:
         except (OSError, ValueError) as exc:
             return io_failure(exc)
 
-    def _wait(self, sock: socket.socket, events: int, deadline: float | None) -> bool:
-        """poll() *sock* for *events* until *deadline*; False when it passed."""
+    def _wait(self, sock: socket.socket, events: int, deadline: float | None) -> int:
+        """poll() *sock* for *events* until *deadline*: the events seen, 0 when it passed."""
         poller = self._poller
         if poller is None or self._polled is not sock:
             poller = self._poller = select.poll()
@@ -597,13 +605,15 @@ class SyncDriver:
             poller.modify(sock, events)
             self._poll_events = events
         if deadline is None:
-            return bool(poller.poll())
+            ready = poller.poll()
+            return ready[0][1] if ready else 0
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                return False
-            if poller.poll(left * 1000.0):
-                return True
+                return 0
+            ready = poller.poll(left * 1000.0)
+            if ready:
+                return ready[0][1]  # one descriptor registered: its revents
 
     def _start_tls(self, effect: StartTls) -> TlsEstablished | TlsFailed | IoFailure:
         sock = self.sock
