@@ -946,24 +946,9 @@ class _Delivery:
         """Postfix smtp_connect_addr()/smtp_connect_unix() and smtp_session_alloc()."""
         ctx = self._ctx
         opts = self.options
-        unix = candidate.family is Family.UNIX
-        endpoint = Endpoint(candidate.hostname, candidate.address, candidate.port, unix=unix)
-        bind: str | None = None
-        enforce = opts.smtp_bind_address_enforce
-        if not unix:
-            text = opts.smtp_bind_address6 if candidate.is_ipv6 else opts.smtp_bind_address
-            bind = text.strip("[]") or None
-            if bind is None:  # "running as a virtual host": a failed bind is only a warning
-                bind = self._virtual_host_address(candidate.is_ipv6)
-                enforce = False
-        result = yield Connect(
-            endpoint,
-            opts.timeouts["smtp_connect_timeout"],
-            bind_address=bind,
-            bind_enforce=enforce,
-            window_size=opts.config.tcp_windowsize,  # Postfix smtp_connect_addr()
-            want_local_address=ctx.rcpts.tlsrpt is not None,  # read only for TLSRPT below
-        )
+        connect = self._connect_effect(site, candidate, want_local=ctx.rcpts.tlsrpt is not None)
+        endpoint = connect.endpoint
+        result = yield connect
         if isinstance(result, IoFailure):
             if result.kind is IoFailureKind.BIND:
                 failure = bind_failure()
@@ -997,6 +982,45 @@ class _Delivery:
             tlsrpt.set_policy(tlsrpt_policy(policy, tlsrpt.domain))
             tlsrpt.set_connection(result.local_address, candidate.hostname, candidate.address)
         return session
+
+    def _connect_effect(self, site: Site, candidate: Candidate, *, want_local: bool) -> Connect:
+        """The Connect for *candidate* (Postfix smtp_connect_addr()).
+
+        Remembered with a site kept across deliveries (a literal nexthop):
+        the effect is immutable and depends only on the candidate, this
+        Config and the planner options (the virtual-host bind address).
+        """
+        memo = self.options.memo
+        plan = self.plan_options
+        key = ("connect", id(candidate), id(plan), want_local)
+        found = memo.get(key)
+        if found is not None and found[0] is candidate and found[1] is plan:
+            known: Connect = found[2]
+            return known
+        opts = self.options
+        unix = candidate.family is Family.UNIX
+        endpoint = Endpoint(candidate.hostname, candidate.address, candidate.port, unix=unix)
+        bind: str | None = None
+        enforce = opts.smtp_bind_address_enforce
+        if not unix:
+            text = opts.smtp_bind_address6 if candidate.is_ipv6 else opts.smtp_bind_address
+            bind = text.strip("[]") or None
+            if bind is None:  # "running as a virtual host": a failed bind is only a warning
+                bind = self._virtual_host_address(candidate.is_ipv6)
+                enforce = False
+        connect = Connect(
+            endpoint,
+            opts.timeouts["smtp_connect_timeout"],
+            bind_address=bind,
+            bind_enforce=enforce,
+            window_size=opts.config.tcp_windowsize,  # Postfix smtp_connect_addr()
+            want_local_address=want_local,  # read only for TLSRPT (_connect())
+        )
+        if id(site) in self.stable_sites:
+            if len(memo) > 4096:
+                memo.clear()
+            memo[key] = (candidate, plan, connect)
+        return connect
 
     def _debug(self, hostname: str, address: str) -> bool:
         """Postfix smtp_session_alloc(): debug_peer_check(host, addr)."""
