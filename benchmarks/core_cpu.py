@@ -38,7 +38,8 @@ EHLO = (
     b"250-sink.example.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
     b"250 DSN\r\n"
 )
-NEXTHOP = "[192.0.2.25]:25"  # never contacted: the server is in memory
+SERVER = "192.0.2.25"  # never contacted: the server is in memory
+NEXTHOP = f"[{SERVER}]:25"
 
 
 class MemoryServer:
@@ -179,7 +180,8 @@ def install() -> None:
 
 
 def _config(reuse: bool) -> pyfix_smtp.Config:
-    extra = {"smtp_connection_cache_destinations": NEXTHOP} if reuse else {}
+    # A string_list matched against the nexthop's domain (here its address).
+    extra = {"smtp_connection_cache_destinations": SERVER} if reuse else {}
     return pyfix_smtp.Config(myhostname=HELO_NAME, **extra)  # type: ignore[arg-type]
 
 

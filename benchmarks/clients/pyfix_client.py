@@ -25,7 +25,7 @@ Everything that touches the delivery API is in :class:`Deliverer`::
 One client per run holds the connection cache, so connections are reused
 between deliveries (``cache_size=0`` for scenario 3, a new connection per
 message); ``smtp_connection_cache_destinations`` (``lmtp_...``) names the
-nexthop, Postfix's switch for "always cache connections to these". A message
+nexthop's address, Postfix's switch for "always cache connections to these". A message
 counts as accepted when every outcome of the report has a 2.x.x ``status``.
 When the delivery layer changes, adjust :class:`Deliverer` only.
 """
@@ -137,8 +137,10 @@ class Deliverer:
         overrides: dict[str, object] = {"myhostname": job.helo}
         if job.reuse:
             # Postfix: "Permanently enable SMTP connection caching for the
-            # specified destinations" (smtp_connection_cache_destinations).
-            overrides[f"{prefix}_connection_cache_destinations"] = self.nexthop
+            # specified destinations" (smtp_connection_cache_destinations), a
+            # string_list matched against the nexthop's domain: the address
+            # (the whole "inet:[...]:port" nexthop would name a table type).
+            overrides[f"{prefix}_connection_cache_destinations"] = job.host
         self.config = smtp.Config(protocol=job.protocol, **overrides)
         self.envelope = smtp.Envelope(sender=job.sender, recipients=list(job.recipients))
         kind = smtp.AsyncClient if asynchronous else smtp.Client
