@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pyfix_smtp import Config
 from pyfix_smtp.delivery import Action
 from pyfix_smtp.delivery.effects import Connect, IoFailure, IoFailureKind, Receive, Send
 from pyfix_smtp.dns.records import AddressRecord
@@ -163,6 +164,38 @@ def test_a_single_inet_interfaces_address_is_the_source_address(
     assert outcome.action is Action.RELAYED
     (connect,) = w.of(Connect)
     assert (connect.bind_address, connect.bind_enforce) == (bind, enforce)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("own", "bind"),
+    [
+        (("192.0.2.7",), "192.0.2.7"),
+        (("192.0.2.7", "192.0.2.8"), None),
+        (("127.0.0.1",), None),
+        (None, None),  # our addresses unknown: no bind (no error either)
+    ],
+)
+def test_lmtp_over_tcp_binds_to_the_single_inet_interfaces_address(
+    own: tuple[str, ...] | None, bind: str | None
+) -> None:
+    # smtp_connect_addr() serves lmtp(8) too; LMTP has no best-MX check.
+    w = World()
+    w.server(
+        "192.0.2.1",
+        24,
+        [
+            ("S", b"220 lmtp.example.net LMTP\r\n"),
+            ("S", b"250-lmtp.example.net\r\n250 PIPELINING\r\n"),
+            ("S", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"),
+            ("S", b"250 2.0.0 Saved\r\n"),
+        ],
+    )
+    cfg = Config(protocol="lmtp", myhostname="client.example.org", inet_protocols="ipv4")
+    req = request(nexthop="inet:[192.0.2.1]:24", cfg=cfg, own_addresses=own)
+    (outcome,) = deliver(req, w).outcomes
+    assert outcome.status == "2.0.0"
+    (connect,) = w.of(Connect)
+    assert connect.bind_address == bind  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(("maps", "seen"), [("", True), ("inline:{{192.0.2.1=pipelining}}", False)])

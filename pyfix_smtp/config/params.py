@@ -1626,11 +1626,10 @@ PARAMETERS: tuple[Param, ...] = (
         _MISC,
         IMPL,
         (
-            "DNS planner: our own addresses, for best-MX and mail-loop checks; delivery: SMTP "
-            "connections bind to its only non-loopback address of the server's family when "
-            "smtp_bind_address(6) is empty (a failed bind warns); not for LMTP over TCP"
+            "DNS planner: our own addresses, for best-MX and mail-loop checks (SMTP); delivery: "
+            "SMTP and LMTP TCP connections bind to its only non-loopback address of the "
+            "server's family when smtp_bind_address(6) is empty (a failed bind warns)"
         ),
-        partly=True,
     ),
     _p(
         "inet_protocols",

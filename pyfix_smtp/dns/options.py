@@ -190,7 +190,17 @@ class PlanOptions:
             for word in c.get_words(cfg, "smtp_host_lookup", ("dns",))
         )
         if protocol == "lmtp":
-            own: frozenset[IPAddress] = frozenset()
+            # No best-MX check for LMTP; inet_interfaces still picks the source
+            # address of TCP connections (smtp_connect_addr()) when it is known.
+            own: frozenset[IPAddress] = (
+                frozenset()
+                if own_addresses is None
+                else c.interface_addresses(
+                    "inet_interfaces",
+                    c.get_words(cfg, "inet_interfaces", ("all",)),
+                    own_addresses,
+                )
+            )
             proxy: frozenset[IPAddress] = frozenset()
         else:
             own = c.interface_addresses(
