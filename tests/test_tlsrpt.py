@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyfix_smtp.delivery import Action
-from pyfix_smtp.delivery.effects import IoFailure, IoFailureKind, Resolve, TlsFailed
+from pyfix_smtp.delivery.effects import Connect, IoFailure, IoFailureKind, Resolve, TlsFailed
 from pyfix_smtp.dns.records import Answer, Query, Rcode, TlsaRecord, TxtRecord
 from pyfix_smtp.status import Failure
 from pyfix_smtp.tls.tlsrpt import (
@@ -493,6 +493,45 @@ def test_unusable_tlsa_records_are_tlsa_invalid_and_nothing_more() -> None:
         ResultType.TLSA_INVALID,
         "all-TLSA-records-unusable",
     )
+
+
+@pytest.mark.parametrize(
+    ("settings", "result_type", "reason"),
+    [
+        # tls_client_start(): at dane-only the server must fail ...
+        (
+            {**DANE, "smtp_tls_security_level": "dane-only"},
+            ResultType.TLSA_INVALID,
+            "all-TLSA-records-unusable",
+        ),
+        # ... and at fingerprint with no usable digest
+        (
+            {"smtp_tls_security_level": "fingerprint", "smtp_tls_fingerprint_cert_match": "AB:CD"},
+            ResultType.VALIDATION_FAILURE,
+            "all-fingerprints-unusable",
+        ),
+    ],
+)
+def test_unusable_trust_inputs_skip_the_server_with_their_tlsrpt_failure(
+    settings: dict[str, str], result_type: ResultType, reason: str
+) -> None:
+    # Postfix reports these from the handshake; we skip the server before
+    # connecting, so the failure carries no sending address or EHLO reply.
+    world = dane_world((TlsaRecord(3, 1, 1, b"\x01" * 20),))  # wrong digest length
+    report, results = run(world, **settings)
+    assert report.outcomes[0].status == "4.7.5"  # type: ignore[attr-defined]
+    assert world.of(Connect) == []  # never connected
+    (result,) = results
+    assert result.failure is not None
+    assert (result.failure.result_type, result.failure.failure_reason_code) == (
+        result_type,
+        reason,
+    )
+    assert (result.failure.receiving_mx_hostname, result.failure.receiving_ip) == (
+        "mx1.example.net",
+        "192.0.2.1",
+    )
+    assert result.failure.sending_mta_ip is None
 
 
 def _sts_world(mx_pattern: str) -> World:

@@ -52,7 +52,13 @@ from pyfix_smtp.delivery.effects import (
     Resolve,
     ResolveMany,
 )
-from pyfix_smtp.delivery.handshake import handshake, initial_level, log_warnings, tlsrpt_policy
+from pyfix_smtp.delivery.handshake import (
+    handshake,
+    initial_level,
+    log_warnings,
+    tlsrpt_failure,
+    tlsrpt_policy,
+)
 from pyfix_smtp.delivery.match_lists import PeerList, StringList
 from pyfix_smtp.delivery.options import DeliveryOptions, delivery_options
 from pyfix_smtp.delivery.report import DeliveryReport
@@ -81,7 +87,7 @@ from pyfix_smtp.status import Failure
 from pyfix_smtp.tls.levels import TlsLevel
 from pyfix_smtp.tls.mtasts import FETCH_TIMEOUT, StsPolicy
 from pyfix_smtp.tls.policy import TlsPolicy
-from pyfix_smtp.tls.tlsrpt import find_policy_record, policy_query
+from pyfix_smtp.tls.tlsrpt import ResultType, find_policy_record, policy_query
 
 __all__ = ["deliver_steps"]
 
@@ -673,6 +679,8 @@ class _Delivery:
                 rcpts.warning(
                     f"TLS policy lookup for {nexthop}/{candidate.hostname}: {policy.failure.reason}"
                 )
+                if rcpts.tlsrpt is not None:
+                    self._tlsrpt_unusable(policy, candidate)
                 if not has_next:
                     break
                 i += 1
@@ -983,6 +991,25 @@ class _Delivery:
             tlsrpt.set_connection(result.local_address, candidate.hostname, candidate.address)
         return session
 
+    def _tlsrpt_unusable(self, policy: TlsPolicy, candidate: Candidate) -> None:
+        """Postfix tls_client_start(): the TLSRPT failure of unusable trust inputs.
+
+        Postfix finds these after connecting; pyfix_smtp skips the server
+        before it (docs/differences.md), so the result has no sending address.
+        """
+        ctx = self._ctx
+        tlsrpt = ctx.rcpts.tlsrpt
+        assert tlsrpt is not None
+        if not policy.reasons:
+            return
+        last = policy.reasons[-1]
+        found = _UNUSABLE_TLSRPT.get((last.source, last.text))
+        if found is None:
+            return
+        tlsrpt.set_policy(tlsrpt_policy(policy, tlsrpt.domain))
+        tlsrpt.set_connection(None, candidate.hostname, candidate.address)
+        tlsrpt_failure(ctx, *found)
+
     def _connect_effect(self, site: Site, candidate: Candidate, *, want_local: bool) -> Connect:
         """The Connect for *candidate* (Postfix smtp_connect_addr()).
 
@@ -1115,6 +1142,20 @@ _AFTER_LOOKUP_REASONS = frozenset(
         ("DANE", "all TLSA records unusable"),
     }
 )
+
+
+#: tls_client_start(): the TLSRPT result of each "all ... unusable" policy failure.
+_UNUSABLE_TLSRPT = {
+    ("fingerprint", "all fingerprints unusable"): (
+        ResultType.VALIDATION_FAILURE,
+        "all-fingerprints-unusable",
+    ),
+    ("trust anchors", "all trust anchors unusable"): (
+        ResultType.VALIDATION_FAILURE,
+        "all-trust-anchors-unusable",
+    ),
+    ("DANE", "all TLSA records unusable"): (ResultType.TLSA_INVALID, "all-TLSA-records-unusable"),
+}
 
 
 def _failed_after_lookup(policy: TlsPolicy) -> bool:

@@ -154,7 +154,7 @@ def tlsrpt_policy(policy: TlsPolicy, domain: str) -> TlsrptPolicy:
     return TlsrptPolicy(PolicyType.NO_POLICY_FOUND, domain)
 
 
-def _tlsrpt_failure(ctx: Context, result_type: ResultType, reason: str | None = None) -> None:
+def tlsrpt_failure(ctx: Context, result_type: ResultType, reason: str | None = None) -> None:
     """trw_report_failure(): the first result of a connection counts, with its log line."""
     tlsrpt = ctx.rcpts.tlsrpt
     if tlsrpt is not None:
@@ -336,10 +336,10 @@ def _after_hello(
                 return False
             if isinstance(event, Closed):
                 if not event.lost and event.reply is not None:
-                    _tlsrpt_failure(ctx, ResultType.STARTTLS_NOT_SUPPORTED)
+                    tlsrpt_failure(ctx, ResultType.STARTTLS_NOT_SUPPORTED)
                 return (yield from _closed(ctx, session, event))
             assert isinstance(event, StartTlsRejected)
-            _tlsrpt_failure(ctx, ResultType.STARTTLS_NOT_SUPPORTED)  # smtp_start_tls() refused
+            tlsrpt_failure(ctx, ResultType.STARTTLS_NOT_SUPPORTED)  # smtp_start_tls() refused
             required = level.tls_required or ctx.requiretls_requires_tls
             if required:
                 _tls_required_failed(ctx, session, level)
@@ -373,7 +373,7 @@ def _after_hello(
                 return (yield from _closed(ctx, session, closed))
             ext = conn.extensions or ext  # STARTTLS forgotten; go on in plaintext
         if (level.tls_required or ctx.requiretls_requires_tls) and not conn.tls_active:
-            _tlsrpt_failure(ctx, ResultType.STARTTLS_NOT_SUPPORTED)  # smtp_helo(): not offered
+            tlsrpt_failure(ctx, ResultType.STARTTLS_NOT_SUPPORTED)  # smtp_helo(): not offered
             missing_tls = starttls_not_offered(action, level, session.name_address)
             if missing_tls is not None:
                 _tls_required_failed(ctx, session, level)
@@ -429,7 +429,7 @@ def _start_tls(ctx: Context, session: Session, *, wrapper: bool) -> Steps:
     tlsrpt = ctx.rcpts.tlsrpt
     if tlsrpt is not None and _TLSA_FALLBACK in policy.reasons:
         # tls_client_start(): dane/half-dane with no usable TLSA record
-        _tlsrpt_failure(ctx, ResultType.TLSA_INVALID, "all-TLSA-records-unusable")
+        tlsrpt_failure(ctx, ResultType.TLSA_INVALID, "all-TLSA-records-unusable")
     result = yield StartTls(policy, ctx.options.tls, ctx.options.timeouts["smtp_starttls_timeout"])
     if isinstance(result, TlsEstablished):
         for line in cache_lines(session.label, result.session_reused, mask):
@@ -485,8 +485,8 @@ def _start_tls(ctx: Context, session: Session, *, wrapper: bool) -> Steps:
                 why = result.detail.removeprefix("certificate verification failed: ")
                 engine = failure_for_verify_error(why)
                 if engine is not None:  # tls_log_verify_error()
-                    _tlsrpt_failure(ctx, *engine)
-                _tlsrpt_failure(ctx, ResultType.CERTIFICATE_NOT_TRUSTED)  # smtp_start_tls()
+                    tlsrpt_failure(ctx, *engine)
+                tlsrpt_failure(ctx, ResultType.CERTIFICATE_NOT_TRUSTED)  # smtp_start_tls()
             _certificate_failure(ctx, session, trusted=False)
             yield from session.close(abort=True)
             return False
@@ -495,7 +495,7 @@ def _start_tls(ctx: Context, session: Session, *, wrapper: bool) -> Steps:
     else:
         raise TypeError(f"StartTls needs TlsEstablished, TlsFailed or IoFailure, got {result!r}")
     # tls_client_start(): "SSL_connect error"
-    _tlsrpt_failure(ctx, ResultType.VALIDATION_FAILURE, "tls-handshake-failure")
+    tlsrpt_failure(ctx, ResultType.VALIDATION_FAILURE, "tls-handshake-failure")
     if ctx.plaintext_fallback_ok(session, tls_up=False):
         session.retry_plain = True  # RETRY_AS_PLAINTEXT
     ctx.site_fail(session, handshake_failure(), throttle=policy.level is not TlsLevel.MAY)
@@ -529,18 +529,18 @@ def _tlsrpt_established(
             entry = policy.entry
             forced = entry.policy_failure if entry is not None else None
             if forced:
-                _tlsrpt_failure(ctx, ResultType(forced.lower()))
+                tlsrpt_failure(ctx, ResultType(forced.lower()))
             else:
                 engine = failure_for_verify_error(detail)
                 if engine is not None:
-                    _tlsrpt_failure(ctx, *engine)
+                    tlsrpt_failure(ctx, *engine)
         if not (reused and tlsrpt.skip_reused):  # TLScontext->rpt_reported
             kind = (
                 ResultType.CERTIFICATE_HOST_MISMATCH
                 if trusted
                 else ResultType.CERTIFICATE_NOT_TRUSTED
             )
-            _tlsrpt_failure(ctx, kind)
+            tlsrpt_failure(ctx, kind)
         return
     if not (reused and tlsrpt.skip_reused):
         _tlsrpt_success(ctx)
