@@ -63,7 +63,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class GetTime:
-    """Result: ``float``, the wall-clock time in seconds (``time.time()``)."""
+    """Result: ``float``, the wall-clock time in seconds since the Unix epoch."""
 
 
 @dataclass(frozen=True, slots=True)
