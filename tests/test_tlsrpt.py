@@ -677,3 +677,57 @@ def test_send_results_one_datagram_each_and_warn_on_errors(
     assert caplog.messages == [
         f"Could not report TLS handshake result to tlsrpt library: {refused}"
     ]
+
+
+def test_send_results_never_raises_for_text_a_datagram_cannot_carry(
+    tmp_path: pytest.TempPathFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A lone surrogate (from a caller's string or a policy map) cannot be
+    # encoded: the result is not sent, with a warning, and the others still go.
+    import socket as socket_module
+    from pathlib import Path
+
+    from pyfix_smtp.transport.tlsrpt import send_results
+
+    policy = TlsrptPolicy(PolicyType.NO_POLICY_FOUND, "example.net")
+    odd = TlsrptFailure(ResultType.STARTTLS_NOT_SUPPORTED, receiving_mx_helo="250 a\ud800b")
+    results = [
+        TlsrptResult("example.net", RECORD, policy, failure=odd),
+        TlsrptResult("example.org", RECORD, policy),
+    ]
+    path = Path(str(tmp_path)) / "c.sock"
+    with socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_DGRAM) as receiver:
+        receiver.bind(str(path))
+        receiver.settimeout(2)
+        with caplog.at_level("WARNING", logger="pyfix_smtp.delivery"):
+            assert send_results(str(path), results) == 1
+            assert send_results("/nonexistent/\ud800", results[1:]) == 0  # nor a socket name
+        assert receiver.recv(65536) == results[1].datagram()
+    assert len(caplog.messages) == 2
+    assert all("Could not report TLS handshake result" in m for m in caplog.messages)
+
+
+def test_send_results_warns_when_a_datagram_is_too_large(
+    tmp_path: pytest.TempPathFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # sendto() of a datagram larger than the socket's buffer fails with
+    # EMSGSIZE, as it would for libtlsrpt: a warning, never an exception.
+    import socket as socket_module
+    from pathlib import Path
+
+    from pyfix_smtp.transport.tlsrpt import send_results
+
+    policy = TlsrptPolicy(PolicyType.NO_POLICY_FOUND, "example.net")
+    huge = TlsrptFailure(ResultType.STARTTLS_NOT_SUPPORTED, receiving_mx_helo="250-x\r\n" * 200_000)
+    path = Path(str(tmp_path)) / "c.sock"
+    with socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_DGRAM) as receiver:
+        receiver.bind(str(path))
+        with caplog.at_level("WARNING", logger="pyfix_smtp.delivery"):
+            sent = send_results(
+                str(path), [TlsrptResult("example.net", RECORD, policy, failure=huge)]
+            )
+    assert sent == 0
+    too_long = f"{os.strerror(errno.EMSGSIZE)} (errno {errno.EMSGSIZE})"
+    assert caplog.messages == [
+        f"Could not report TLS handshake result to tlsrpt library: {too_long}"
+    ]

@@ -40,10 +40,17 @@ def send_results(socket_name: str, results: Iterable[TlsrptResult]) -> int:
     sent = 0
     for result in results:
         try:
+            datagram = result.datagram()
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-                sock.sendto(result.datagram(), _DONTWAIT, socket_name)
-        except OSError as exc:
-            code = exc.errno if exc.errno is not None else errno.EIO
+                sock.sendto(datagram, _DONTWAIT, socket_name)
+        except (OSError, ValueError) as exc:
+            # ValueError: text that cannot be encoded (a lone surrogate in the
+            # result or in the socket name); EMSGSIZE (a datagram larger than
+            # the socket takes) is an OSError. Neither may fail the delivery.
+            if isinstance(exc, ValueError):
+                code = errno.EINVAL
+            else:
+                code = exc.errno if exc.errno is not None else errno.EIO
             LOGGER.warning(
                 "Could not report TLS handshake result to tlsrpt library: %s (errno %d)",
                 os.strerror(code),
