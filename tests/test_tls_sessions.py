@@ -420,3 +420,41 @@ def test_session_of_another_context_is_not_offered(sink: SinkServer) -> None:
     assert statuses == ["2.0.0"] * 2
     assert (sessions.offered, sessions.resumed) == (0, 0)
     assert len(sessions) == 1  # the new handshake's session replaced it
+
+
+def test_session_cached_after_a_failed_match_is_checked_again(
+    driver: str, sink: SinkServer
+) -> None:
+    # TLS 1.2 has the session at once, so it is cached although the name
+    # did not match; resuming it must not pass: the chain of the first
+    # handshake is checked again under the policy in force.
+    cfg = config(
+        sink,
+        smtp_tls_verify_cert_match="nomatch.example.test",
+        smtp_tls_mandatory_protocols="<=TLSv1.2",
+    )
+    sessions, statuses = deliver_all(driver, sink, [cfg, cfg])
+    assert (sessions.offered, sessions.resumed) == (1, 1)
+    assert statuses == ["4.7.5"] * 2
+
+
+def test_concurrent_async_deliveries_offer_only_their_own_sessions(sink: SinkServer) -> None:
+    # Two deliveries at a time in one event loop, with different contexts
+    # (verify, encrypt): each resumes its own session (another's would be
+    # refused by Python: "Session refers to a different SSLContext").
+    configs = [config(sink), config(sink, smtp_tls_security_level="encrypt")]
+
+    async def main() -> tuple[TlsSessionCache, list[str]]:
+        async with AsyncClient(configs[0]) as client:
+            statuses: list[str] = []
+            for _round in range(3):
+                reports = await asyncio.gather(
+                    *(client.deliver(ENV, CONTENT, sink.nexthop, cfg) for cfg in configs)
+                )
+                statuses += [o.status for r in reports for o in r.outcomes]
+            return client.contexts.sessions, statuses
+
+    sessions, statuses = asyncio.run(main())
+    assert statuses == ["2.0.0"] * 6
+    assert len(sessions) == 2
+    assert (sessions.offered, sessions.resumed) == (4, 4)
