@@ -404,8 +404,9 @@ class _S(enum.IntEnum):
     LAST = 9
 
 
-# Stages answered outside a mail transaction (see _dispatch()).
+# Stages whose 2xx confirms content: not after a failed write (see _step()).
 _END_OF_DATA = frozenset({Stage.DOT, Stage.BDAT, Stage.BDAT_LAST})
+# Stages answered outside a mail transaction (see _dispatch()).
 _SESSION_STAGES = frozenset(
     {Stage.GREETING, Stage.EHLO, Stage.HELO, Stage.LHLO, Stage.STARTTLS, Stage.AUTH, Stage.RSET}
 )
