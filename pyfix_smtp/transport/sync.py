@@ -484,23 +484,22 @@ class SyncDriver:
         if isinstance(opened, IoFailure):
             return opened
         sock, address = opened
+        local = ""
         try:
             if unix:
                 sock.settimeout(_timeout(effect.timeout))
                 sock.connect(address)
             else:
                 self._connect_tcp(sock, address, effect.timeout)
+                # Requests and replies are small; a pipelined batch is one write.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if effect.want_local_address:
+                    local = str(sock.getsockname()[0])
         except (OSError, ValueError) as exc:
             sock.close()
             if isinstance(exc, ValueError):  # e.g. an embedded NUL in a path
                 return IoFailure(_ERROR, str(exc))
             return connect_failure(exc)
-        local = ""
-        if not effect.endpoint.unix:
-            # Requests and replies are small; a pipelined batch is one write.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if effect.want_local_address:
-                local = str(sock.getsockname()[0])
         # Until StartTls, I/O is non-blocking with our own poll() for the
         # timeouts: no poll() before each write, no ioctl() per new timeout.
         if sock.gettimeout() != 0.0:
