@@ -115,15 +115,24 @@ class Extensions:
             in reply order, discarded ones left out.
         discarded: announced keywords ignored because of the discard list.
         silent: the discard list said ``silent-discard``.
-        size: SIZE announced; size_limit: its value (0: none given, no limit).
-        pipelining, eightbitmime, dsn, smtputf8, starttls, requiretls,
-        chunking, binarymime, enhancedstatuscodes: keyword announced and kept.
-            ``eightbitmime`` is also true when the server offers SMTPUTF8
-            but not 8BITMIME (Postfix does the same). ``requiretls`` counts
-            only on a TLS-protected session.
-        auth: AUTH announced; auth_mechanisms: the union of all AUTH lines.
+        size: SIZE announced.
+        size_limit: the SIZE value (0: none given, no limit).
+        pipelining: PIPELINING announced and kept.
+        eightbitmime: 8BITMIME announced and kept; also true when the
+            server offers SMTPUTF8 but not 8BITMIME (Postfix does the same).
+        dsn: DSN announced and kept.
+        smtputf8: SMTPUTF8 announced and kept.
+        starttls: STARTTLS announced and kept.
+        requiretls: REQUIRETLS announced and kept; counts only on a
+            TLS-protected session.
+        chunking: CHUNKING announced and kept.
+        binarymime: BINARYMIME announced and kept.
+        enhancedstatuscodes: ENHANCEDSTATUSCODES announced and kept.
+        auth: AUTH announced.
+        auth_mechanisms: the union of all AUTH lines.
         xforward: the XFORWARD attributes the server accepts.
-        rcptmax, mailmax: RFC 9422 LIMITS values, when announced.
+        rcptmax: the RFC 9422 LIMITS RCPTMAX value, when announced.
+        mailmax: the RFC 9422 LIMITS MAILMAX value, when announced.
         warnings: problems found while parsing (bad SIZE value ...).
     """
 
