@@ -68,6 +68,12 @@ SERVICES = {
     "tlsmay": {"smtp_tls_security_level": "may"},
     "tlsencrypt": {"smtp_tls_security_level": "encrypt"},
     "tlsverify": {"smtp_tls_security_level": "verify"},
+    # PIX workarounds for every message (threshold 0), with a short pause
+    "pix": {
+        "smtp_tls_security_level": "none",
+        "smtp_pix_workaround_threshold_time": "0",
+        "smtp_pix_workaround_delay_time": "1s",
+    },
 }
 MASTER_CF = """\
 pickup    unix  n       -       n       60      1       pickup
@@ -246,6 +252,10 @@ SCENARIOS: dict[str, Scenario] = {
     "encrypt, wrong name": Scenario(
         python(starttls=True, names=("other.example",)), service="tlsencrypt"
     ),
+    # a Cisco PIX "smtp fixup" banner: HELO, and a pause before the final "."
+    "PIX banner": Scenario(
+        python({"CONNECT": "220 ******************************"}), service="pix"
+    ),
 }
 
 
@@ -271,6 +281,9 @@ TLS_LINE = re.compile(
     r"(?P<trust>Anonymous|Untrusted|Trusted|Verified) TLS connection established"
     r" to (?P<peer>\S+): (?P<version>\S+) with cipher"
 )
+
+
+PIX_LINE = re.compile(r"enabling PIX workarounds: (?P<words>[\w ]*) for (?P<peer>\S+)")
 
 
 def recipients(host: str, port: int, service: str) -> list[str]:
@@ -410,7 +423,8 @@ def normalise(reason: str) -> str:
     return re.sub(r"message size \d+", "message size N", reason)
 
 
-Result = tuple[dict[str, tuple[str, str, str, str]], str | None]  # outcomes, TLS summary
+#: outcomes, TLS summary, "enabling PIX workarounds" lines
+Result = tuple[dict[str, tuple[str, str, str, str]], str | None, list[str]]
 
 
 def summarise(report: DeliveryReport) -> Result:
@@ -418,7 +432,8 @@ def summarise(report: DeliveryReport) -> Result:
         o.recipient: (o.relay, o.status, o.action.log_status, normalise(o.reason)) for o in report
     }
     tls = [m for e in report.events if (m := TLS_LINE.search(e))]
-    return outcomes, (f"{tls[0]['trust']} {tls[0]['version']}" if tls else None)
+    pix = [e for e in report.events if PIX_LINE.search(e)]
+    return outcomes, (f"{tls[0]['trust']} {tls[0]['version']}" if tls else None), pix
 
 
 def config_for(oracle: Oracle, scenario: Scenario) -> Config:
@@ -474,7 +489,7 @@ def test_same_outcome_as_postfix(
     postfix = oracle.results[name]
     assert set(postfix) == set(rcpts), f"Postfix logged no result for {name}:\n{oracle.log[-3000:]}"
     theirs = {r: (v[0], v[1], v[2], normalise(v[3])) for r, v in postfix.items()}
-    outcomes, _ = ours[mode, name]
+    outcomes = ours[mode, name][0]
     assert outcomes == theirs
 
 
@@ -496,6 +511,19 @@ def test_same_tls_summary_as_postfix(
 ) -> None:
     # "<trust> TLS connection established to ...: <version> with cipher ..."
     host, port = oracle.endpoints[name]
-    _, tls = ours[mode, name]
+    tls = ours[mode, name][1]
     expected = POSTFIX_311.get(name) or oracle.tls.get(f"127.0.0.1[{host}]:{port}")
     assert tls == expected
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_pix_workarounds_logged_as_postfix(
+    oracle: Oracle, ours: dict[tuple[str, str], Result], mode: str
+) -> None:
+    host, port = oracle.endpoints["PIX banner"]
+    peer = f"{host}[{host}]:{port}"
+    theirs = {m["words"] for m in PIX_LINE.finditer(oracle.log) if m["peer"] == peer}
+    assert theirs == {"disable_esmtp delay_dotcrlf"}, oracle.log[-3000:]
+    assert ours[mode, "PIX banner"][2] == [
+        f"enabling PIX workarounds: disable_esmtp delay_dotcrlf for {peer}"
+    ]
