@@ -7,7 +7,7 @@ set -euo pipefail
 
 # tlsrpt-collectd (PyPI tlsrpt-reporter), the TLSRPT datagram receiver: in a
 # virtualenv of its own under .peers/, never among pyfix_smtp's dependencies.
-TLSRPT_VENV=.peers/tlsrpt-venv
+TLSRPT_VENV="$(cd "$(dirname "$0")/.." && pwd)/.peers/tlsrpt-venv"
 if [ ! -x "$TLSRPT_VENV/bin/tlsrpt-collectd" ]; then
   echo "install-peers: installing tlsrpt-reporter into $TLSRPT_VENV"
   python3 -m venv "$TLSRPT_VENV" && "$TLSRPT_VENV/bin/pip" install -q tlsrpt-reporter \
