@@ -252,6 +252,22 @@ SCENARIOS: dict[str, Scenario] = {
     "encrypt, wrong name": Scenario(
         python(starttls=True, names=("other.example",)), service="tlsencrypt"
     ),
+    # 421 and closing, at each stage of the transaction
+    "421 to MAIL": Scenario(python({"MAIL": Disconnect("421 4.3.2 Shutting down")})),
+    "421 to RCPT": Scenario(python({"RCPT": Disconnect("421 4.3.2 Shutting down")})),
+    "421 to DATA": Scenario(python({"DATA": Disconnect("421 4.3.2 Shutting down")})),
+    "421 at end of data": Scenario(python({".": Disconnect("421 4.3.2 Shutting down")})),
+    "421 to EHLO": Scenario(python({"EHLO": Disconnect("421 4.3.2 Shutting down")})),
+    # end-of-data verdicts, and every recipient refused
+    "451 at end of data": Scenario(python({".": "451 4.3.0 Try again later"})),
+    "552 at end of data": Scenario(python({".": "552 5.3.4 Message too big"})),
+    "rcpt all refused": Scenario(python({"RCPT": "550 5.1.1 No such user"})),
+    # EHLO refused: HELO instead
+    "502 to EHLO": Scenario(python({"EHLO": "502 5.5.2 Command not implemented"})),
+    # reply shapes servers get wrong
+    "bare LF replies": Scenario(python({"MAIL": Raw(b"250 2.1.0 Ok\n")})),
+    "code without text": Scenario(python({"RCPT": Raw(b"250\r\n")})),
+    "600 to RCPT": Scenario(python({"RCPT": "600 What"})),
     # a Cisco PIX "smtp fixup" banner: HELO, and a pause before the final "."
     "PIX banner": Scenario(
         python({"CONNECT": "220 ******************************"}), service="pix"
