@@ -945,6 +945,26 @@ scenario(
     starttls=True,
     check=lambda r, c: (delivered_all(r, c), not c.tls_active or pytest.fail("tls")),
 )
+# 34b. 421 to STARTTLS: a refusal like any other (Postfix smtp_helo()); at
+# may plaintext goes on, and the closed connection shows at MAIL
+scenario(
+    "starttls_421",
+    T(
+        *START,
+        "S 250-mx.example.net",
+        "S 250 STARTTLS",
+        "C STARTTLS",
+        "S 421 4.3.2 Shutting down",
+        "C MAIL FROM:<a@example.org>",
+    ),
+    options=opts(),
+    starttls=True,
+    check=lambda r, c: (
+        outcomes(r) == [(False, "4.4.2", f"lost connection with {PEER} while sending MAIL FROM")]
+        or pytest.fail(str(outcomes(r))),
+        closed(r).lost or pytest.fail("lost"),
+    ),
+)
 # 35. REQUIRETLS is only honoured over TLS: in plaintext RET=HDRS is forced
 scenario(
     "requiretls_plaintext",

@@ -753,8 +753,11 @@ class ClientConnection:
             self._lost()
             return True
         pending = self._pending.popleft()
-        if reply.code == 421:
-            self._closing_reply = reply  # RFC 5321 §3.8: the server closes now
+        if reply.code == 421 and pending.stage is not Stage.STARTTLS:
+            # RFC 5321 §3.8: the server closes now. Not for STARTTLS: Postfix
+            # smtp_helo() treats any refusal alike (plaintext goes on at may,
+            # so the next command finds the connection gone).
+            self._closing_reply = reply
         if pending.stage in _SESSION_STAGES or self._txn is None:
             self._dispatch(pending, reply)
         else:

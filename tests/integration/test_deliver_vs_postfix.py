@@ -268,6 +268,22 @@ SCENARIOS: dict[str, Scenario] = {
     "bare LF replies": Scenario(python({"MAIL": Raw(b"250 2.1.0 Ok\n")})),
     "code without text": Scenario(python({"RCPT": Raw(b"250\r\n")})),
     "600 to RCPT": Scenario(python({"RCPT": "600 What"})),
+    # STARTTLS answered by a drop or silence
+    "STARTTLS then drop, may": Scenario(
+        python({"STARTTLS": Disconnect()}, starttls=True), service="tlsmay"
+    ),
+    "STARTTLS then drop, encrypt": Scenario(
+        python({"STARTTLS": Disconnect()}, starttls=True), service="tlsencrypt"
+    ),
+    "hang STARTTLS": Scenario(python({"STARTTLS": Hang()}, starttls=True), service="tlsencrypt"),
+    "421 to STARTTLS": Scenario(
+        python({"STARTTLS": Disconnect("421 4.3.2 Shutting down")}, starttls=True),
+        service="tlsmay",
+    ),
+    "421 to STARTTLS, encrypt": Scenario(
+        python({"STARTTLS": Disconnect("421 4.3.2 Shutting down")}, starttls=True),
+        service="tlsencrypt",
+    ),
     # a Cisco PIX "smtp fixup" banner: HELO, and a pause before the final "."
     "PIX banner": Scenario(
         python({"CONNECT": "220 ******************************"}), service="pix"
