@@ -284,6 +284,24 @@ SCENARIOS: dict[str, Scenario] = {
         python({"STARTTLS": Disconnect("421 4.3.2 Shutting down")}, starttls=True),
         service="tlsencrypt",
     ),
+    # odd replies
+    "mixed codes in one reply": Scenario(python({"RCPT": "250-2.1.5 first\n550 5.1.1 last"})),
+    "enhanced code of another class": Scenario(python({"RCPT": "550 2.1.5 Odd"})),
+    # 2048 octets kept, the rest skipped; under 2 x line_length_limit, since
+    # Postfix 3.11.4 stops reading ("disabling input") beyond that, which the
+    # 3.7 oracle does not (tests/test_replies.py covers 3.11's rule)
+    "very long reply line": Scenario(python({"RCPT": Raw(b"550 5.1.1 " + b"x" * 3000 + b"\r\n")})),
+    "many reply lines": Scenario(
+        python({"RCPT": "\n".join([f"550-5.1.1 line {i}" for i in range(200)] + ["550 5.1.1 end"])})
+    ),
+    "UTF-8 reply text": Scenario(python({"RCPT": "550 5.1.1 Unbekannter Empfänger"})),
+    "control characters in reply": Scenario(python({"RCPT": Raw(b"550 5.1.1 a\x01b\tc\x7f\r\n")})),
+    "451 greeting": Scenario(python({"CONNECT": "451 4.3.0 Not now"})),
+    "EHLO and HELO refused": Scenario(
+        python({"EHLO": "502 5.5.2 No", "HELO": "550 5.7.1 Go away"})
+    ),
+    "250 to DATA": Scenario(python({"DATA": "250 2.0.0 Ok"})),
+    "354 to MAIL": Scenario(python({"MAIL": "354 Go ahead"})),
     # a Cisco PIX "smtp fixup" banner: HELO, and a pause before the final "."
     "PIX banner": Scenario(
         python({"CONNECT": "220 ******************************"}), service="pix"
@@ -305,8 +323,11 @@ class Oracle:
 
 LOG_LINE = re.compile(
     r"postfix/\w+\[\d+\]: \w+: to=<(?P<rcpt>[^>]+)>, relay=(?P<relay>\S+), (?:conn_use=\d+, )?"
-    r"delay=[\d.]+, delays=[\d./]+, dsn=(?P<dsn>[\d.]+), status=(?P<status>\w+) \((?P<reason>.*)\)$"
+    r"delay=[\d.]+, delays=[\d./]+, dsn=(?P<dsn>[\d.]+), status=(?P<status>\w+) \((?P<reason>.*)"
 )
+#: Postfix's logger cuts a record at about 2 KB (msg_vstream/postlogd): a
+#: reason without its closing parenthesis is compared as a prefix.
+CUT = "\0cut"
 
 
 TLS_LINE = re.compile(
@@ -427,11 +448,13 @@ def oracle(sink_factory: SinkFactory, dovecot_lmtp: DovecotLmtp) -> Iterator[Ora
                 for line in maillog.read_text(errors="replace").splitlines():
                     match = LOG_LINE.search(line)
                     if match and match["rcpt"] not in found:
+                        reason = match["reason"]
+                        reason = reason[:-1] if reason.endswith(")") else reason + CUT
                         found[match["rcpt"]] = (
                             match["relay"],
                             match["dsn"],
                             match["status"],
-                            match["reason"],
+                            reason,
                         )
             log = maillog.read_text(errors="replace")
         finally:
@@ -519,9 +542,16 @@ def test_same_outcome_as_postfix(
 ) -> None:
     rcpts = routes(name, *oracle.endpoints[name])[0]
     postfix = oracle.results[name]
-    assert set(postfix) == set(rcpts), f"Postfix logged no result for {name}:\n{oracle.log[-3000:]}"
+    domain = rcpts[0].partition("@")[2]
+    mine = "\n".join(line[:500] for line in oracle.log.splitlines() if domain in line)
+    assert set(postfix) == set(rcpts), f"Postfix logged no result for {name}:\n{mine[-3000:]}"
     theirs = {r: (v[0], v[1], v[2], normalise(v[3])) for r, v in postfix.items()}
-    outcomes = ours[mode, name][0]
+    outcomes = dict(ours[mode, name][0])
+    for rcpt, (*_, reason) in theirs.items():
+        if reason.endswith(CUT):  # the log line was cut: compare what it shows
+            mine_reason = outcomes[rcpt][3]
+            assert len(mine_reason) >= len(reason) - len(CUT)
+            outcomes[rcpt] = (*outcomes[rcpt][:3], mine_reason[: len(reason) - len(CUT)] + CUT)
     assert outcomes == theirs
 
 
