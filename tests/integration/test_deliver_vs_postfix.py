@@ -167,6 +167,14 @@ def per_recipient(replies: dict[str, str]) -> Callable[[Command], Response]:
     return lambda c: next((r for k, r in replies.items() if f"<{k}@" in c.argument), None)
 
 
+def per_lmtp_user(replies: dict[str, Response]) -> Callable[[Command], Response]:
+    """An LMTP script by user (``full+tag@example.test``): RCPT, or "." per recipient."""
+    return lambda c: next(
+        (r for k, r in replies.items() if f"{k}+" in c.argument.split("@")[0].lstrip("<")),
+        None,
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
     # smtp-sink: whole commands refused, 421, dropped
     "sink -r MAIL": Scenario(sink("-r", "MAIL")),
@@ -302,6 +310,28 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     "250 to DATA": Scenario(python({"DATA": "250 2.0.0 Ok"})),
     "354 to MAIL": Scenario(python({"MAIL": "354 Go ahead"})),
+    # LMTP servers that fail in ways Dovecot will not
+    "lmtp data replies per recipient": Scenario(
+        python(
+            {
+                ".": per_lmtp_user(
+                    {"full": "452 4.2.2 Mailbox full", "tfull": "552 5.2.2 Over quota"}
+                )
+            },
+            lmtp=True,
+        ),
+        lmtp=True,
+    ),
+    "lmtp rcpt refused": Scenario(
+        python({"RCPT": per_lmtp_user({"full": "550 5.1.1 Unknown user"})}, lmtp=True), lmtp=True
+    ),
+    "lmtp 421 to LHLO": Scenario(
+        python({"LHLO": Disconnect("421 4.3.2 Shutting down")}, lmtp=True), lmtp=True
+    ),
+    "lmtp drop at end of data": Scenario(python({".": Disconnect()}, lmtp=True), lmtp=True),
+    "lmtp 421 to DATA": Scenario(
+        python({"DATA": Disconnect("421 4.3.2 Shutting down")}, lmtp=True), lmtp=True
+    ),
     # a Cisco PIX "smtp fixup" banner: HELO, and a pause before the final "."
     "PIX banner": Scenario(
         python({"CONNECT": "220 ******************************"}), service="pix"
@@ -352,7 +382,7 @@ def routes(name: str, host: str, port: int) -> tuple[list[str], list[str], str]:
     if scenario.lmtp:
         # Dovecot's test users, one address extension per scenario (Dovecot
         # drops the extension when it looks the user up).
-        tag = "unix" if port == 0 else "tcp"
+        tag = "unix" if port == 0 else f"p{port}"
         rcpts = [f"{user}+{tag}@example.test" for user in ("alice", "full", "tfull")]
         nexthop = f"unix:{host}" if port == 0 else f"inet:{host}:{port}"
         return rcpts, [f"{r} lmtp:{nexthop}" for r in rcpts], nexthop
