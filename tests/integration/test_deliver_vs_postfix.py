@@ -310,6 +310,28 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     "250 to DATA": Scenario(python({"DATA": "250 2.0.0 Ok"})),
     "354 to MAIL": Scenario(python({"MAIL": "354 Go ahead"})),
+    # what the server offers, and more reply shapes
+    "EHLO without PIPELINING": Scenario(python({"EHLO": "250-mx.example.test\n250 8BITMIME"})),
+    "SIZE with garbage": Scenario(
+        python({"EHLO": "250-mx.example.test\n250-SIZE lots\n250 PIPELINING"})
+    ),
+    "SIZE without a value": Scenario(python({"EHLO": "250-mx.example.test\n250 SIZE"})),
+    "530 to MAIL": Scenario(python({"MAIL": "530 5.7.0 Authentication required"})),
+    "251 and 252 to RCPT": Scenario(
+        python(
+            {
+                "RCPT": per_recipient(
+                    {
+                        "bob": "251 2.1.5 User not local; will forward",
+                        "carol": "252 2.1.5 Cannot VRFY",
+                    }
+                )
+            }
+        )
+    ),
+    "multi-line greeting": Scenario(python({"CONNECT": "220-mx.example.test ESMTP\n220 ready"})),
+    "reply cut by EOF": Scenario(python({"RCPT": Disconnect("250-2.1.5 partial")})),
+    "EHLO reply cut by EOF": Scenario(python({"EHLO": Raw(b"250-mx.example.test\r\n")})),
     # LMTP servers that fail in ways Dovecot will not
     "lmtp data replies per recipient": Scenario(
         python(
