@@ -491,17 +491,17 @@ class AsyncDriver:
         finally:
             if offered is not None:
                 OFFERED_SESSION.reset(offered)
-        tls = None if transport is None else transport.get_extra_info("ssl_object")
-        if transport is None or not isinstance(tls, ssl.SSLObject):
+        if transport is None:
+            tls = None
+            reason = "the connection closed during the handshake"
+        else:
+            connection.transport = transport
+            tls = transport.get_extra_info("ssl_object")
+            reason = "no TLS object after the handshake"
+        if not isinstance(tls, ssl.SSLObject):
             if lookup is not None:
                 self.contexts.sessions.failed(lookup)
-            if transport is None:
-                reason = "the connection closed during the handshake"
-            else:
-                connection.transport = transport
-                reason = "no TLS object after the handshake"
             return tls_failed(policy, ssl.SSLError(reason))
-        connection.transport = transport
         if lookup is None:
             return tls_established(policy, options, tls)
         result = tls_established(policy, options, tls, lookup)

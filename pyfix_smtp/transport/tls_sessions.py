@@ -167,30 +167,6 @@ class PendingSession:
     pkix_verified: bool | None
 
 
-def _lookup(
-    cache: TlsSessionCache,
-    policy: TlsPolicy,
-    options: TlsOptions,
-    endpoint: Endpoint | None,
-    context: ssl.SSLContext,
-    now: float,
-) -> SessionLookup | None:
-    timeout = options.session_cache_timeout
-    if timeout <= 0 or endpoint is None:
-        return None
-    key = session_key(policy, options, endpoint)
-    verbose = _cache_log(options)
-    if verbose:  # Postfix tls_client.c load_clnt_session()
-        log.info("looking for session %s in %s cache", key, options.protocol)
-    entry = cache.get(key, now=now, timeout=timeout)
-    if entry is not None and entry.context is not context:
-        cache.remove(key)  # made by a context since dropped from TlsContexts
-        entry = None
-    if entry is not None and verbose:
-        log.info("reloaded session %s from %s cache", key, options.protocol)
-    return SessionLookup(key, entry, options)
-
-
 class TlsSessionCache:
     """Resumable TLS sessions by :func:`session_key`, at most *max_size*.
 
@@ -256,7 +232,20 @@ class TlsSessionCache:
         """Before a handshake: the key and the session to offer; None when
         the cache is off (``smtp_tls_session_cache_database`` empty or a zero
         timeout) or the endpoint is unknown."""
-        return _lookup(self, policy, options, endpoint, context, now)
+        timeout = options.session_cache_timeout
+        if timeout <= 0 or endpoint is None:
+            return None
+        key = session_key(policy, options, endpoint)
+        verbose = _cache_log(options)
+        if verbose:  # Postfix tls_client.c load_clnt_session()
+            log.info("looking for session %s in %s cache", key, options.protocol)
+        entry = self.get(key, now=now, timeout=timeout)
+        if entry is not None and entry.context is not context:
+            self.remove(key)  # made by a context since dropped from TlsContexts
+            entry = None
+        if entry is not None and verbose:
+            log.info("reloaded session %s from %s cache", key, options.protocol)
+        return SessionLookup(key, entry, options)
 
     def established(
         self,
