@@ -1135,16 +1135,8 @@ class _Delivery:
 _AFTER_LOOKUP_SOURCES = frozenset(
     {"REQUIRETLS", "smtp_tls_wrappermode", "MTA-STS", "TLS settings", "SNI", "match"}
 )
-_AFTER_LOOKUP_REASONS = frozenset(
-    {
-        ("fingerprint", "all fingerprints unusable"),
-        ("trust anchors", "all trust anchors unusable"),
-        ("DANE", "all TLSA records unusable"),
-    }
-)
-
-
-#: tls_client_start(): the TLSRPT result of each "all ... unusable" policy failure.
+#: tls_client_start(): the "all ... unusable" policy failures (exact reasons),
+#: each with its TLSRPT result.
 _UNUSABLE_TLSRPT = {
     ("fingerprint", "all fingerprints unusable"): (
         ResultType.VALIDATION_FAILURE,
@@ -1156,6 +1148,7 @@ _UNUSABLE_TLSRPT = {
     ),
     ("DANE", "all TLSA records unusable"): (ResultType.TLSA_INVALID, "all-TLSA-records-unusable"),
 }
+_AFTER_LOOKUP_REASONS = frozenset(_UNUSABLE_TLSRPT)
 
 
 def _failed_after_lookup(policy: TlsPolicy) -> bool:
