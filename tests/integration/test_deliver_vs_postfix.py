@@ -45,6 +45,7 @@ from pyfix_smtp.testing import (
 from tests.peers import binary_or_skip, is_root, require_peer, start_process
 from tests.peers.delivery import MYHOSTNAME, OWN_ADDRESSES, Deliverer
 from tests.peers.dovecot import DovecotLmtp
+from tests.peers.postfix_client import MASTER_CF as CLIENT_MASTER_CF
 from tests.peers.sink import SinkFactory
 
 pytestmark = pytest.mark.peers
@@ -76,27 +77,8 @@ SERVICES = {
         "smtp_pix_workaround_delay_time": "1s",
     },
 }
-MASTER_CF = """\
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-lmtp      unix  -       -       n       -       -       lmtp
-"""
+#: the reference client's master.cf, plus lmtp(8) for the LMTP scenarios
+MASTER_CF = CLIENT_MASTER_CF + "lmtp      unix  -       -       n       -       -       lmtp\n"
 MESSAGE = (
     b"From: oracle@example.org\r\nTo: bob@example.net\r\nSubject: oracle\r\n"
     b"Message-ID: <oracle@example.org>\r\nDate: Wed, 25 Nov 2026 12:00:00 +0000\r\n"
